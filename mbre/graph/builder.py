@@ -1,0 +1,52 @@
+"""The M-BRe graph: route -> extract (one per group, in parallel) -> propose -> verify* -> decide.
+
+    START -> route --(Send per group)--> extract --> propose --> verify <-+
+                  \\--(no group: binary)-----------/        \\        |    |
+                                                           \\       +----+  (until decided or bounded)
+                                                            +--> decide -> END
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from mbre.graph.context import MbreContext
+from mbre.graph.routing import fan_out_extraction, next_verification
+from mbre.graph.state import ExtractionTask, InputState, OutputState, State
+from mbre.grouping import Grouping
+from mbre.inventory import Inventory
+from mbre.nodes.decide import decide
+from mbre.nodes.extract import extract
+from mbre.nodes.propose import propose
+from mbre.nodes.route import route
+from mbre.nodes.verify import verify
+from mbre.schemas import RelationSchema
+
+
+def build_graph(
+    schema: RelationSchema | Inventory, *, grouping: Grouping | None = None, **compile_kwargs
+) -> CompiledStateGraph:
+    """Compile the labelling graph for one relation inventory; the model and strategy are chosen per
+    run through `MbreContext`. `compile_kwargs` go to `StateGraph.compile` (checkpointer, ...)."""
+    inventory = schema if isinstance(schema, Inventory) else Inventory.build(schema, grouping)
+    builder = StateGraph(State, context_schema=MbreContext, input_schema=InputState, output_schema=OutputState)
+    builder.add_node("route", partial(route, inventory=inventory))
+    builder.add_node("extract", partial(extract, inventory=inventory), input_schema=ExtractionTask)
+    builder.add_node("propose", propose)
+    builder.add_node("verify", partial(verify, inventory=inventory))
+    builder.add_node("decide", partial(decide, inventory=inventory))
+
+    builder.add_edge(START, "route")
+    builder.add_conditional_edges(
+        "route", partial(fan_out_extraction, inventory=inventory), ["extract", "propose"]
+    )
+    builder.add_edge("extract", "propose")
+    builder.add_conditional_edges("propose", next_verification, ["verify", "decide"])
+    builder.add_conditional_edges("verify", next_verification, ["verify", "decide"])
+    builder.add_edge("decide", END)
+    # Each verification is one super-step; the loop is bounded by the candidates (<= N), this is a backstop.
+    limit = len(inventory.schema.labels) + 10
+    return builder.compile(name="mbre", **compile_kwargs).with_config(recursion_limit=limit)

@@ -1,0 +1,74 @@
+"""Run-scoped settings, read by the nodes through `Runtime[MbreContext]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+
+from mbre.llm.providers import ModelSettings, chat_model
+
+Strategy = Literal["mbre", "multiclass", "binary"]
+DecisionPolicy = Literal["best", "first"]
+Role = Literal["extraction", "verification"]
+
+
+@dataclass(kw_only=True)
+class MbreContext:
+    """How to label: which model, which strategy, which decision policy."""
+
+    model: str = "local"
+    """`provider:model`: `local` (the embedded llama.cpp model) or `openai:MODEL`."""
+    extraction_model: str | None = None
+    """Model for the multi-class group prompts; defaults to `model`."""
+    verification_model: str | None = None
+    """Model for the binary verification prompts; defaults to `model`."""
+    base_url: str | None = None
+    """Endpoint of an OpenAI-compatible server, for `openai:` models."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable that holds the API key (the key itself never enters config)."""
+    temperature: float = 0.0
+    max_tokens: int = 160
+    logprobs: bool = True
+    """Ask for token logprobs (confidence); turn off for servers that reject the parameter."""
+    timeout: float = 120.0
+    local_slots: int = 4
+    """Parallel slots of the embedded server: how many calls it decodes at once."""
+
+    strategy: Strategy = "mbre"
+    """`mbre` (the paper), or the baselines `multiclass` (one prompt, all labels) and `binary` (one
+    yes/no prompt per label)."""
+    route_top_k: int | None = None
+    """None asks every group (the paper); m asks only the groups of the m nearest relations."""
+    decision: DecisionPolicy = "best"
+    """`best`: verify every candidate, keep those with confidence >= 1 - epsilon, take the most
+    confident. `first`: stop at the first verified candidate in retrieval order."""
+    epsilon: float = 0.1
+    max_verifications: int | None = None
+    """Bound of the verification loop; None: as many as there are candidates."""
+    parse_retries: int = 1
+    """How often an unparseable answer is re-asked before it is recorded as an abstention."""
+    chat_model: BaseChatModel | None = field(default=None, repr=False)
+    """A ready chat model that replaces `model` for every role (tests, custom providers)."""
+
+    def model_name(self, role: Role) -> str:
+        specific = self.extraction_model if role == "extraction" else self.verification_model
+        return specific or self.model
+
+    def llm(self, role: Role) -> BaseChatModel:
+        """The chat model for a role, built once per distinct setting and reused across sentences."""
+        if self.chat_model is not None:
+            return self.chat_model
+        return chat_model(
+            ModelSettings(
+                spec=self.model_name(role),
+                base_url=self.base_url,
+                api_key_env=self.api_key_env,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                logprobs=self.logprobs,
+                timeout=self.timeout,
+                local_slots=self.local_slots,
+            )
+        )

@@ -1,0 +1,37 @@
+"""Conditional edges: where a sentence goes after routing and after each verification."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from mbre.graph.context import MbreContext
+from mbre.graph.state import ExtractionTask, State
+from mbre.inventory import Inventory
+
+
+def fan_out_extraction(
+    state: State, runtime: Runtime[MbreContext], *, inventory: Inventory
+) -> list[Send] | Literal["propose"]:
+    """One parallel extraction per routed group; straight on when no group is to be asked (binary)."""
+    if not state.groups:
+        return "propose"
+    return [
+        Send("extract", ExtractionTask(instance=state.instance, group=g, labels=inventory.asked_labels(g)))
+        for g in state.groups
+    ]
+
+
+def next_verification(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "decide"]:
+    """Loop over the candidate queue until a label is decided or the bound is reached."""
+    ctx = runtime.context
+    if not state.queue:
+        return "decide"
+    if ctx.decision == "first" and state.verdicts and state.verdicts[-1].holds:
+        return "decide"
+    bound = len(state.candidates) if ctx.max_verifications is None else ctx.max_verifications
+    if len(state.verdicts) >= bound:
+        return "decide"
+    return "verify"

@@ -1,0 +1,56 @@
+"""The graph's state for one sentence: input, working state and output schemas."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from mbre.schemas import Decision, Extraction, Instance, Usage, Verdict
+
+
+@dataclass(kw_only=True)
+class InputState:
+    """What a caller passes in."""
+
+    instance: Instance
+    """The sentence, with its head and tail spans."""
+
+
+@dataclass(kw_only=True)
+class State(InputState):
+    """Everything the nodes share while one sentence is being labelled."""
+
+    ranking: list[str] = field(default_factory=list)
+    """Positive labels, nearest to the sentence first (FAISS retrieval)."""
+    groups: list[list[str]] = field(default_factory=list)
+    """The label groups to ask, in routing order; each gets one multi-class prompt."""
+    extractions: Annotated[list[Extraction], operator.add] = field(default_factory=list)
+    """One answer per asked group; parallel extraction nodes append here."""
+    queue: list[str] = field(default_factory=list)
+    """Candidate labels still waiting for binary verification, next first."""
+    candidates: list[str] = field(default_factory=list)
+    """All candidate labels proposed for verification, in order."""
+    verdicts: Annotated[list[Verdict], operator.add] = field(default_factory=list)
+    """Binary verdicts so far, in the order they were asked."""
+    usage: Annotated[Usage, operator.add] = field(default_factory=Usage)
+    """LLM calls and tokens spent on this sentence."""
+    decision: Decision | None = None
+
+
+@dataclass(kw_only=True)
+class ExtractionTask:
+    """What one parallel extraction node receives through `Send`."""
+
+    instance: Instance
+    group: int
+    """Index of the group in the grouping (-1: all labels at once, the multiclass baseline)."""
+    labels: list[str]
+
+
+@dataclass(kw_only=True)
+class OutputState:
+    """What a caller gets back."""
+
+    decision: Decision
+    """The label, its confidence and every step that led to it."""

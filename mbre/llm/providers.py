@@ -1,0 +1,83 @@
+"""`provider:model` strings to chat models. Everything goes through langchain-openai's ChatOpenAI: OpenAI
+itself, any OpenAI-compatible server (vLLM, llama.cpp, LM Studio, Ollama's /v1) and the embedded model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+PROVIDERS = ("local", "openai")
+
+
+class ProviderError(ValueError):
+    """A model string or provider setting that cannot work; says what to change."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Everything that selects a model and its decoding: hashable, so built models are reused."""
+
+    spec: str = "local"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 0.0
+    max_tokens: int = 160
+    logprobs: bool = True
+    timeout: float = 120.0
+    local_slots: int = 4
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split `provider:model`; a bare `local` means the embedded default model."""
+    provider, _, name = spec.partition(":")
+    provider = provider.strip().lower()
+    if provider not in PROVIDERS:
+        raise ProviderError(
+            f"unknown model provider {provider!r} in {spec!r}: use one of "
+            "'local[:NAME]' or 'openai:MODEL' (with base_url for any OpenAI-compatible server)"
+        )
+    if provider == "openai" and not name:
+        raise ProviderError(f"{spec!r} names no model: write openai:MODEL, e.g. openai:gpt-4o-mini")
+    return provider, name.strip()
+
+
+@cache
+def chat_model(settings: ModelSettings) -> BaseChatModel:
+    """Build (once per settings) the chat model; for `local`, start or reuse the embedded server."""
+    provider, name = parse_spec(settings.spec)
+    if provider == "local":
+        from mbre.llm.local import DEFAULT_LOCAL_MODEL, local_server
+
+        name = name or DEFAULT_LOCAL_MODEL
+        base_url, api_key = local_server(name, slots=settings.local_slots).base_url, SecretStr("local")
+    else:
+        base_url, api_key = settings.base_url, _api_key(settings)
+    return ChatOpenAI(
+        model=name,
+        base_url=base_url,
+        api_key=api_key,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        logprobs=settings.logprobs or None,
+        top_logprobs=1 if settings.logprobs else None,
+        timeout=settings.timeout,
+        max_retries=2,
+    )
+
+
+def _api_key(settings: ModelSettings) -> SecretStr:
+    """The key comes from the environment only, never from a config file or the command line."""
+    key = os.environ.get(settings.api_key_env)
+    if key:
+        return SecretStr(key)
+    if settings.base_url:  # self-hosted OpenAI-compatible servers usually take any key
+        return SecretStr("EMPTY")
+    raise ProviderError(
+        f"{settings.spec} needs an API key: set the environment variable {settings.api_key_env} "
+        "(or point base_url at a self-hosted OpenAI-compatible server)"
+    )

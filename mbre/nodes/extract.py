@@ -1,0 +1,38 @@
+"""Extraction node: one multi-class prompt for one group, answered in a schema-constrained enum."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from mbre.graph.context import MbreContext
+from mbre.graph.state import ExtractionTask
+from mbre.inventory import Inventory
+from mbre.llm.structured import ask
+from mbre.prompts import extraction_messages
+from mbre.schemas import Extraction
+from mbre.schemas.answers import NONE_LABEL, group_answer_model
+
+
+def extract(task: ExtractionTask, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict:
+    ctx = runtime.context
+    messages = extraction_messages(inventory.schema, task.labels, task.instance)
+    answer = ask(
+        ctx.llm("extraction"),
+        messages,
+        group_answer_model(tuple(task.labels)),
+        field="label",
+        retries=ctx.parse_retries,
+    )
+    label = getattr(answer.parsed, "label", None)
+    extraction = Extraction(
+        group=task.group,
+        labels=task.labels,
+        label=None if label in (None, NONE_LABEL) else label,
+        confidence=answer.confidence,
+        abstained=answer.parsed is None,
+        raw=answer.raw,
+    )
+    runtime.stream_writer(
+        {"event": "llm", "node": "extract", "id": task.instance.id, "calls": answer.usage.calls}
+    )
+    return {"extractions": [extraction], "usage": answer.usage}

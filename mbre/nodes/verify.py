@@ -1,0 +1,33 @@
+"""Binary verifier node: asks one yes/no question about the next candidate in the queue."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from mbre.graph.context import MbreContext
+from mbre.graph.state import State
+from mbre.inventory import Inventory
+from mbre.llm.structured import ask
+from mbre.prompts import verification_messages
+from mbre.schemas import Verdict
+from mbre.schemas.answers import VerifyAnswer
+
+
+def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict:
+    ctx = runtime.context
+    label, rest = state.queue[0], state.queue[1:]
+    messages = verification_messages(inventory.schema, label, state.instance)
+    answer = ask(ctx.llm("verification"), messages, VerifyAnswer, field="answer", retries=ctx.parse_retries)
+    parsed = answer.parsed
+    verdict = Verdict(
+        label=label,
+        holds=parsed is not None and parsed.answer == "yes",
+        evidence=parsed.evidence if parsed is not None else "",
+        confidence=answer.confidence,
+        abstained=parsed is None,
+        raw=answer.raw,
+    )
+    runtime.stream_writer(
+        {"event": "llm", "node": "verify", "id": state.instance.id, "calls": answer.usage.calls}
+    )
+    return {"queue": rest, "verdicts": [verdict], "usage": answer.usage}

@@ -1,0 +1,107 @@
+"""Sentences with a marked head and tail entity: the unit of work of the graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mbre.schemas.errors import InputError, pydantic_field
+
+
+class Span(BaseModel):
+    """An entity mention: character offsets into the text, end exclusive."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+
+
+class Instance(BaseModel):
+    """One sentence to label. `relation`, when present, is a gold label kept for evaluation only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    head: Span
+    tail: Span
+    relation: str | None = None
+
+    @model_validator(mode="after")
+    def _spans_match_text(self) -> Instance:
+        for role in ("head", "tail"):
+            span: Span = getattr(self, role)
+            if span.end > len(self.text):
+                raise _SpanError(role, f"span {span.start}..{span.end} is out of range (text has {len(self.text)} characters)")
+            if span.start >= span.end:
+                raise _SpanError(role, f"span {span.start}..{span.end} is empty")
+            found = self.text[span.start : span.end]
+            if found != span.name:
+                raise _SpanError(role, f"span {span.start}..{span.end} reads {found!r}, not {span.name!r}")
+        if self.head.start < self.tail.end and self.tail.start < self.head.end:
+            raise _SpanError("tail", "the head and tail spans overlap")
+        return self
+
+
+class _SpanError(ValueError):
+    """Raised inside validation; carries the entity role so the error names the field."""
+
+    def __init__(self, role: str, message: str):
+        super().__init__(message)
+        self.role = role
+
+
+def parse_instance(record: object, *, source: str, line: int) -> Instance:
+    """Validate one decoded JSON record, turning every failure into an InputError with its field."""
+    if not isinstance(record, dict):
+        raise InputError(source, "expected a JSON object", line=line)
+    try:
+        return Instance.model_validate(record)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, _SpanError):
+            raise InputError(source, str(cause), line=line, field=cause.role) from exc
+        raise InputError(source, first["msg"], line=line, field=pydantic_field(first["loc"])) from exc
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
+    """Yield (line number, decoded record) for each non-blank line; a BOM is tolerated."""
+    source = str(path)
+    try:
+        handle = Path(path).open("rb")
+    except OSError as exc:
+        raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number) from exc
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number) from exc
+
+
+def read_instances(path: str | Path) -> list[Instance]:
+    """Read and validate a whole JSON Lines file before any LLM call; ids must be unique."""
+    source = str(path)
+    instances: list[Instance] = []
+    seen: dict[str, int] = {}
+    for number, record in iter_jsonl(path):
+        instance = parse_instance(record, source=source, line=number)
+        if instance.id in seen:
+            raise InputError(source, f"duplicate id {instance.id!r} (first on line {seen[instance.id]})", line=number, field="id")
+        seen[instance.id] = number
+        instances.append(instance)
+    if not instances:
+        raise InputError(source, "no sentences in the file")
+    return instances

@@ -1,0 +1,169 @@
+"""Relation types and the relation inventory that the whole pipeline is built for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mbre.schemas.errors import InputError, pydantic_field
+
+#: Names recognised as the no-relation label when the schema file does not mark one.
+NO_RELATION_NAMES = ("Other", "NA", "no_relation", "no relation", "None", "NONE")
+
+
+class RelationExample(BaseModel):
+    """One demonstration sentence for a relation, shown in the extraction prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    head: str = Field(min_length=1, description="The head entity as it is written in `text`.")
+    tail: str = Field(min_length=1, description="The tail entity as it is written in `text`.")
+
+
+class RelationType(BaseModel):
+    """A relation label with the definition that the prompts show to the model."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    label: str = Field(min_length=1, validation_alias=AliasChoices("label", "relation"))
+    name: str | None = None
+    description: str = Field(min_length=1, validation_alias=AliasChoices("description", "definition"))
+    examples: tuple[RelationExample, ...] = ()
+    no_relation: bool = False
+    """True for the label that means "none of the others holds"."""
+
+    @field_validator("label", "description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+class RelationSchema(BaseModel):
+    """The fixed relation inventory: positive relations plus exactly one no-relation label."""
+
+    model_config = ConfigDict(frozen=True)
+
+    relations: tuple[RelationType, ...]
+    no_relation_label: str
+
+    @property
+    def labels(self) -> list[str]:
+        return [r.label for r in self.relations]
+
+    @property
+    def positive(self) -> list[RelationType]:
+        """The relations a sentence can be labelled with, in file order."""
+        return [r for r in self.relations if r.label != self.no_relation_label]
+
+    def get(self, label: str) -> RelationType:
+        for relation in self.relations:
+            if relation.label == label:
+                return relation
+        raise KeyError(label)
+
+    @property
+    def sha256(self) -> str:
+        """Content hash, recorded in every sample's provenance."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @classmethod
+    def build(
+        cls, relations: list[RelationType], *, no_relation: str | None = None, source: str = "<schema>"
+    ) -> RelationSchema:
+        """Validate the inventory as a whole: unique labels, one no-relation label."""
+        seen: dict[str, int] = {}
+        for index, relation in enumerate(relations):
+            if relation.label in seen:
+                raise InputError(
+                    source,
+                    f"duplicate label {relation.label!r} (entry {index + 1}; first at entry "
+                    f"{seen[relation.label] + 1})",
+                    field="label",
+                )
+            seen[relation.label] = index
+        chosen = _pick_no_relation(relations, no_relation, source)
+        relations = [r.model_copy(update={"no_relation": r.label == chosen}) for r in relations]
+        if len(relations) < 2:
+            raise InputError(source, "needs at least one relation besides the no-relation label")
+        return cls(relations=tuple(relations), no_relation_label=chosen)
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, no_relation: str | None = None) -> RelationSchema:
+        """Load a JSON list of relation types, or an object {"relations": [...], "no_relation": ...}."""
+        path = Path(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(source, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+        if isinstance(document, dict):
+            if not isinstance(document.get("relations"), list):
+                raise InputError(source, "expected a list of relation types", line=1, field="relations")
+            no_relation = no_relation or document.get("no_relation")
+            match = re.search(r'"relations"\s*:\s*\[', text)
+            lines = _item_lines(text, match.end() - 1 if match else 0)
+            items = document["relations"]
+        elif isinstance(document, list):
+            lines = _item_lines(text, text.index("["))
+            items = document
+        else:
+            raise InputError(source, "expected a JSON list of relation types", line=1)
+        relations = []
+        for index, item in enumerate(items):
+            line = lines[index] if index < len(lines) else None
+            if not isinstance(item, dict):
+                raise InputError(source, "a relation type must be a JSON object", line=line)
+            try:
+                relations.append(RelationType.model_validate(item))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise InputError(source, first["msg"], line=line, field=pydantic_field(first["loc"])) from exc
+        return cls.build(relations, no_relation=no_relation, source=source)
+
+
+def _pick_no_relation(relations: list[RelationType], requested: str | None, source: str) -> str:
+    labels = [r.label for r in relations]
+    if requested is not None:
+        if requested not in labels:
+            raise InputError(source, f"the no-relation label {requested!r} is not among the labels {labels}")
+        return requested
+    marked = [r.label for r in relations if r.no_relation]
+    if len(marked) > 1:
+        raise InputError(source, f"more than one label is marked no_relation: {marked}", field="no_relation")
+    if marked:
+        return marked[0]
+    for name in NO_RELATION_NAMES:
+        if name in labels:
+            return name
+    raise InputError(
+        source,
+        "no no-relation label: mark one with \"no_relation\": true, pass --no-relation LABEL, or use one of "
+        f"{', '.join(NO_RELATION_NAMES)}",
+        field="no_relation",
+    )
+
+
+def _item_lines(text: str, open_bracket: int) -> list[int]:
+    """Line numbers where each element of the JSON array starting at `open_bracket` begins."""
+    decoder = json.JSONDecoder()
+    lines: list[int] = []
+    index = open_bracket + 1
+    while True:
+        while index < len(text) and text[index] in " \t\r\n,":
+            index += 1
+        if index >= len(text) or text[index] == "]":
+            return lines
+        lines.append(text.count("\n", 0, index) + 1)
+        _, index = decoder.raw_decode(text, index)

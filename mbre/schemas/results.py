@@ -1,0 +1,127 @@
+"""What the graph produces: per-call answers, the label decision and the provenance of each sample."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mbre.schemas.instances import Instance, Span
+
+
+class Usage(BaseModel):
+    """LLM cost of one step or of a whole sentence; added up by the graph's reducer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class Extraction(BaseModel):
+    """One multi-class answer: a label of the asked group, or None for "none of these"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: int
+    labels: list[str] = Field(description="The labels the prompt offered, in prompt order.")
+    label: str | None
+    confidence: float | None = Field(description="Mean top-token probability of the answer; None if unknown.")
+    abstained: bool = False
+    """True when no parseable answer came back after the retry; `raw` keeps what did."""
+    raw: str | None = None
+
+
+class Verdict(BaseModel):
+    """One binary verification of a candidate label."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    holds: bool
+    evidence: str = ""
+    confidence: float | None = None
+    abstained: bool = False
+    raw: str | None = None
+
+
+DecisionRule = Literal[
+    "no_candidate",  # nothing was proposed or nothing verified: the no-relation label
+    "single",  # exactly one candidate verified
+    "most_confident",  # several verified; the most confident one at or above 1 - epsilon
+    "ambiguous",  # several verified, none confident enough: abstain rather than guess
+    "first_verified",  # decision="first": the first verified candidate in retrieval order
+    "multiclass",  # the multiclass baseline's single answer
+    "abstained",  # every LLM answer failed to parse: no label
+]
+
+
+class Decision(BaseModel):
+    """The label of one sentence, with everything that led to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str | None = Field(description="The decided label; None when the pipeline abstained.")
+    confidence: float | None
+    rule: DecisionRule
+    candidates: list[str] = Field(default_factory=list)
+    extractions: list[Extraction] = Field(default_factory=list)
+    verdicts: list[Verdict] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def abstentions(self) -> int:
+        return sum(e.abstained for e in self.extractions) + sum(v.abstained for v in self.verdicts)
+
+
+class Provenance(BaseModel):
+    """Enough to reproduce a sample: which model, prompts, inventory and grouping produced it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    strategy: str
+    decision_policy: str
+    epsilon: float
+    prompt_hash: str
+    schema_hash: str
+    grouping_hash: str
+    mbre_version: str
+
+
+class Sample(BaseModel):
+    """One output line: the sentence in the input format, its label, and how it was found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    head: Span
+    tail: Span
+    relation: str | None = Field(description="The discovered label (None: abstained).")
+    confidence: float | None
+    gold: str | None = Field(default=None, description="The input's own label, if it had one.")
+    decision: Decision
+    provenance: Provenance
+
+    @classmethod
+    def from_decision(cls, instance: Instance, decision: Decision, provenance: Provenance) -> Sample:
+        return cls(
+            id=instance.id,
+            text=instance.text,
+            head=instance.head,
+            tail=instance.tail,
+            relation=decision.label,
+            confidence=decision.confidence,
+            gold=instance.relation,
+            decision=decision,
+            provenance=provenance,
+        )
