@@ -237,11 +237,13 @@ def test_health_and_loopback_only(small_server: LocalServer) -> None:
 
 @pytest.mark.llm
 def test_structured_output_with_logprobs(small_server: LocalServer) -> None:
+    import httpx
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(
         base_url=small_server.base_url,
         api_key="not-needed-local",
+        http_client=httpx.Client(trust_env=False),  # an http_proxy in the environment must not see loopback
         model=SMALL,
         temperature=0,
         logprobs=True,

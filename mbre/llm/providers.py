@@ -3,9 +3,13 @@ itself, any OpenAI-compatible server (vLLM, llama.cpp, LM Studio, Ollama's /v1) 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlparse
+
+import httpx
 
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
@@ -57,6 +61,9 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         base_url, api_key = local_server(name, slots=settings.local_slots).base_url, SecretStr("local")
     else:
         base_url, api_key = settings.base_url, _api_key(settings)
+    clients = {}
+    if _is_loopback(base_url):  # a proxy from the environment must never see a local call
+        clients = {"http_client": httpx.Client(trust_env=False), "http_async_client": httpx.AsyncClient(trust_env=False)}
     return ChatOpenAI(
         model=name,
         base_url=base_url,
@@ -64,10 +71,22 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         logprobs=settings.logprobs or None,
-        top_logprobs=1 if settings.logprobs else None,
         timeout=settings.timeout,
         max_retries=2,
+        **clients,
     )
+
+
+def _is_loopback(url: str | None) -> bool:
+    host = urlparse(url).hostname if url else None
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _api_key(settings: ModelSettings) -> SecretStr:

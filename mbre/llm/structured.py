@@ -60,7 +60,9 @@ def answer_confidence(message: AIMessage, field: str) -> float | None:
     tokens: list[dict[str, Any]] = content.get("content") or []
     if not tokens:
         return None
-    probabilities = [math.exp(_top_logprob(token)) for token in tokens]
+    # The sampled token's own probability: servers report alternatives from the unconstrained
+    # distribution, where the "top" token may be one the JSON schema forbids.
+    probabilities = [math.exp(token["logprob"]) for token in tokens]
     text = "".join(token.get("token", "") for token in tokens)
     match = re.search(rf'"{re.escape(field)}"\s*:\s*"([^"]*)"', text)
     if match is None or match.start(1) == match.end(1):
@@ -72,11 +74,6 @@ def answer_confidence(message: AIMessage, field: str) -> float | None:
             chosen.append(probability)
         offset = end
     return sum(chosen) / len(chosen)
-
-
-def _top_logprob(token: dict[str, Any]) -> float:
-    alternatives = [alt["logprob"] for alt in token.get("top_logprobs") or []]
-    return max([token["logprob"], *alternatives])
 
 
 def ask(

@@ -1,0 +1,92 @@
+"""`--trace FILE`: a local JSON Lines record of every node run and every LLM call.
+
+Written from callbacks, so it sees exactly what LangChain sends and gets back. It records prompt hashes,
+not prompts, and never the model's client settings, so no API key can reach the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+
+
+class JsonlTracer(BaseCallbackHandler):
+    """Thread-safe: one tracer serves every sentence of a concurrent run."""
+
+    def __init__(self, path: str | Path):
+        self._file = Path(path).open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._started: dict[UUID, tuple[float, dict[str, Any]]] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, metadata: Any = None, **kw: Any) -> None:
+        metadata = metadata or {}
+        node = metadata.get("langgraph_node")
+        if node is not None and kw.get("name") == node:
+            self._started[run_id] = (time.perf_counter(), {"node": node, "id": metadata.get("mbre_id")})
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        self._finish(run_id, "node", {})
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self._finish(run_id, "node", {"error": repr(error)})
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, metadata: Any = None, **kw: Any
+    ) -> None:
+        metadata = metadata or {}
+        prompt = json.dumps([[m.type, m.content] for m in messages[0]], ensure_ascii=False)
+        self._started[run_id] = (
+            time.perf_counter(),
+            {
+                "node": metadata.get("langgraph_node"),
+                "id": metadata.get("mbre_id"),
+                "model": metadata.get("ls_model_name"),
+                "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+            },
+        )
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
+        generation = response.generations[0][0] if response.generations and response.generations[0] else None
+        message = getattr(generation, "message", None)
+        usage = getattr(message, "usage_metadata", None) or {}
+        raw = getattr(message, "content", "") or json.dumps(
+            [call["args"] for call in getattr(message, "tool_calls", [])], ensure_ascii=False
+        )
+        self._finish(
+            run_id,
+            "llm",
+            {
+                "prompt_tokens": usage.get("input_tokens"),
+                "completion_tokens": usage.get("output_tokens"),
+                "output": raw,
+            },
+        )
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self._finish(run_id, "llm", {"error": repr(error)})
+
+    def _finish(self, run_id: UUID, kind: str, extra: dict[str, Any]) -> None:
+        started = self._started.pop(run_id, None)
+        if started is None:
+            return
+        began, fields = started
+        self._write({"type": kind, **fields, "latency_s": round(time.perf_counter() - began, 4), **extra})
