@@ -20,6 +20,7 @@ quickstart: install
 
 test: install
 	$(VENV)/bin/ruff check mbre tests examples bench
+	$(VENV)/bin/ruff format --check mbre tests examples bench
 	$(VENV)/bin/pytest -q
 
 lint: install

@@ -27,7 +27,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-RelationsOpt = Annotated[Path, typer.Option("--relations", help="Relation schema (JSON).", show_default=False)]
+RelationsOpt = Annotated[
+    Path, typer.Option("--relations", help="Relation schema (JSON).", show_default=False)
+]
 NoRelationOpt = Annotated[
     str | None, typer.Option("--no-relation", help="The no-relation label, if the schema marks none.")
 ]
@@ -38,10 +40,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _load_inventory(relations: Path, no_relation: str | None, k: int | None, refine: bool,
-                    grouping_file: Path | None) -> Inventory:
+def _load_inventory(
+    relations: Path, no_relation: str | None, k: int | None, refine: bool, grouping_file: Path | None
+) -> Inventory:
     schema = RelationSchema.from_file(relations, no_relation=no_relation)
-    grouping = Grouping.load(grouping_file, schema) if grouping_file else group_relations(schema, k, refine=refine)
+    grouping = (
+        Grouping.load(grouping_file, schema) if grouping_file else group_relations(schema, k, refine=refine)
+    )
     return Inventory.build(schema, grouping)
 
 
@@ -75,26 +80,45 @@ def group(
 def discover_command(
     relations: RelationsOpt,
     input: Annotated[Path, typer.Option("--input", help="Sentences (JSON Lines).", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Where to write the samples (JSON Lines).")] = Path("samples.jsonl"),
+    out: Annotated[Path, typer.Option(help="Where to write the samples (JSON Lines).")] = Path(
+        "samples.jsonl"
+    ),
     config: Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).")] = None,
-    model: Annotated[str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")] = None,
-    strategy: Annotated[Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")
+    ] = None,
+    strategy: Annotated[
+        Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")
+    ] = None,
     decision: Annotated[DecisionPolicy | None, typer.Option(help="best (the paper) or first.")] = None,
-    epsilon: Annotated[float | None, typer.Option(help="Keep verified labels with confidence >= 1 - epsilon.")] = None,
-    route_top_k: Annotated[int | None, typer.Option(help="Ask only the groups of the k nearest relations.")] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Keep verified labels with confidence >= 1 - epsilon.")
+    ] = None,
+    route_top_k: Annotated[
+        int | None, typer.Option(help="Ask only the groups of the k nearest relations.")
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Sentences in flight at once.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Label only the first N sentences.")] = None,
     grouping: Annotated[Path | None, typer.Option(help="Use a saved grouping artifact.")] = None,
     no_relation: NoRelationOpt = None,
-    trace: Annotated[Path | None, typer.Option(help="Write a JSON Lines trace of every node and LLM call.")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write a JSON Lines trace of every node and LLM call.")
+    ] = None,
 ) -> None:
     """Label every sentence of --input and write one sample per sentence, with confidence and provenance."""
     try:
         inventory = _load_inventory(relations, no_relation, None, True, grouping)
         instances = read_instances(input)[:limit]
         ctx = load_context(
-            config, model=model, base_url=base_url, strategy=strategy, decision=decision, epsilon=epsilon,
+            config,
+            model=model,
+            base_url=base_url,
+            strategy=strategy,
+            decision=decision,
+            epsilon=epsilon,
             route_top_k=route_top_k,
         )
         with console.status(f"preparing {ctx.model} ..."):
@@ -117,8 +141,14 @@ def discover_command(
         raise typer.Exit(1)
 
 
-def _run_with_progress(inventory: Inventory, instances: list, ctx: MbreContext, out: Path, concurrency: int,
-                       tracer: JsonlTracer | None) -> Summary:
+def _run_with_progress(
+    inventory: Inventory,
+    instances: list,
+    ctx: MbreContext,
+    out: Path,
+    concurrency: int,
+    tracer: JsonlTracer | None,
+) -> Summary:
     counts = {"labels": 0, "calls": 0}
     lock = threading.Lock()
     no_relation = inventory.schema.no_relation_label
@@ -142,8 +172,15 @@ def _run_with_progress(inventory: Inventory, instances: list, ctx: MbreContext, 
                 advance = 1 if event["event"] in ("decided", "failed") else 0
                 progress.update(task, advance=advance, **counts)
 
-        return discover(inventory, instances, ctx, out, concurrency=concurrency, on_event=on_event,
-                        callbacks=[tracer] if tracer else [])
+        return discover(
+            inventory,
+            instances,
+            ctx,
+            out,
+            concurrency=concurrency,
+            on_event=on_event,
+            callbacks=[tracer] if tracer else [],
+        )
 
 
 def _print_summary(summary: Summary, out: Path, ctx: MbreContext) -> None:

@@ -44,7 +44,7 @@ def from_file(path: str | Path) -> dict[str, Any]:
         raise InputError(source, f"not valid TOML: {exc}", line=int(line.group(1)) if line else None) from exc
     settings: dict[str, Any] = {}
     for key, value in document.items():
-        match = re.search(rf"^\s*{re.escape(key)}\s*=", text, flags=re.MULTILINE)
+        match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, flags=re.MULTILINE)
         line = text.count("\n", 0, match.start()) + 1 if match else None
         if key.lower() in _SECRET_KEYS:
             raise InputError(

@@ -63,12 +63,20 @@ def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
     )
 
 
-def label_one(graph: Any, instance: Instance, ctx: MbreContext, *, on_event: EventSink | None,
-              callbacks: list[BaseCallbackHandler]) -> Decision:
+def label_one(
+    graph: Any,
+    instance: Instance,
+    ctx: MbreContext,
+    *,
+    on_event: EventSink | None,
+    callbacks: list[BaseCallbackHandler],
+) -> Decision:
     """Stream one sentence through the graph, passing its progress events on as they happen."""
     config = {"callbacks": callbacks, "metadata": {"mbre_id": instance.id}}
     decision: Decision | None = None
-    for mode, chunk in graph.stream({"instance": instance}, config, context=ctx, stream_mode=["custom", "values"]):
+    for mode, chunk in graph.stream(
+        {"instance": instance}, config, context=ctx, stream_mode=["custom", "values"]
+    ):
         if mode == "custom" and on_event is not None:
             on_event(chunk)
         elif mode == "values" and chunk.get("decision") is not None:
@@ -97,7 +105,9 @@ def discover(
     started = time.perf_counter()
     with Path(out).open("w", encoding="utf-8") as sink, ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = {
-            pool.submit(label_one, graph, instance, ctx, on_event=on_event, callbacks=callbacks or []): instance
+            pool.submit(
+                label_one, graph, instance, ctx, on_event=on_event, callbacks=callbacks or []
+            ): instance
             for instance in instances
         }
         for future in as_completed(futures):

@@ -65,7 +65,9 @@ class Grouping(BaseModel):
         recorded = document.pop("sha256", None)
         grouping = cls.model_validate(document)
         if grouping.schema_hash != schema.sha256:
-            raise InputError(source, "this grouping was made for another relation schema", field="schema_hash")
+            raise InputError(
+                source, "this grouping was made for another relation schema", field="schema_hash"
+            )
         if recorded != grouping.sha256:
             raise InputError(source, "the groups do not match the recorded hash (edited?)", field="sha256")
         if sorted(label for group in grouping.groups for label in group) != sorted(schema.labels):

@@ -43,7 +43,9 @@ class RelationIndex:
         """Every positive relation with its similarity to the sentence, nearest first."""
         query = self._normalise(self._vectorizer.transform([instance.text]).toarray())
         scores, ids = self._index.search(query, len(self.labels))
-        pairs = sorted(zip(ids[0].tolist(), scores[0].tolist(), strict=True), key=lambda p: (-round(p[1], 6), p[0]))
+        pairs = sorted(
+            zip(ids[0].tolist(), scores[0].tolist(), strict=True), key=lambda p: (-round(p[1], 6), p[0])
+        )
         return [(self.labels[i], float(score)) for i, score in pairs]
 
     def route(self, instance: Instance, top_k: int | None = None) -> list[int]:

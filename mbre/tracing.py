@@ -23,7 +23,7 @@ class JsonlTracer(BaseCallbackHandler):
     """Thread-safe: one tracer serves every sentence of a concurrent run."""
 
     def __init__(self, path: str | Path):
-        self._file = Path(path).open("a", encoding="utf-8")
+        self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - lives until close()
         self._lock = threading.Lock()
         self._started: dict[UUID, tuple[float, dict[str, Any]]] = {}
 
@@ -37,7 +37,9 @@ class JsonlTracer(BaseCallbackHandler):
             self._file.write(line + "\n")
             self._file.flush()
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, metadata: Any = None, **kw: Any) -> None:
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, run_id: UUID, metadata: Any = None, **kw: Any
+    ) -> None:
         metadata = metadata or {}
         node = metadata.get("langgraph_node")
         if node is not None and kw.get("name") == node:
@@ -50,7 +52,13 @@ class JsonlTracer(BaseCallbackHandler):
         self._finish(run_id, "node", {"error": repr(error)})
 
     def on_chat_model_start(
-        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, metadata: Any = None, **kw: Any
+        self,
+        serialized: Any,
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        metadata: Any = None,
+        **kw: Any,
     ) -> None:
         metadata = metadata or {}
         prompt = json.dumps([[m.type, m.content] for m in messages[0]], ensure_ascii=False)

@@ -40,7 +40,9 @@ class ScriptedChatModel(BaseChatModel):
     def bind_tools(self, tools: list[Any], *, tool_choice: Any = None, **kwargs: Any):
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
-    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any
+    ) -> ChatResult:
         schema_name = kwargs["tools"][0]["function"]["name"]
         self.calls.append((schema_name, messages))
         reply = self.responder(messages, schema_name)

@@ -1,9 +1,9 @@
 """The M-BRe graph: route -> extract (one per group, in parallel) -> propose -> verify* -> decide.
 
-    START -> route --(Send per group)--> extract --> propose --> verify <-+
-                  \\--(no group: binary)-----------/        \\        |    |
-                                                           \\       +----+  (until decided or bounded)
-                                                            +--> decide -> END
+START -> route --(Send per group)--> extract --> propose --> verify <-+
+              \\--(no group: binary)-----------/        \\        |    |
+                                                       \\       +----+  (until decided or bounded)
+                                                        +--> decide -> END
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def build_graph(
     """Compile the labelling graph for one relation inventory; the model and strategy are chosen per
     run through `MbreContext`. `compile_kwargs` go to `StateGraph.compile` (checkpointer, ...)."""
     inventory = schema if isinstance(schema, Inventory) else Inventory.build(schema, grouping)
-    builder = StateGraph(State, context_schema=MbreContext, input_schema=InputState, output_schema=OutputState)
+    builder = StateGraph(
+        State, context_schema=MbreContext, input_schema=InputState, output_schema=OutputState
+    )
     builder.add_node("route", partial(route, inventory=inventory))
     builder.add_node("extract", partial(extract, inventory=inventory), input_schema=ExtractionTask)
     builder.add_node("propose", propose)

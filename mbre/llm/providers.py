@@ -10,7 +10,6 @@ from functools import cache
 from urllib.parse import urlparse
 
 import httpx
-
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
@@ -63,7 +62,10 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         base_url, api_key = settings.base_url, _api_key(settings)
     clients = {}
     if _is_loopback(base_url):  # a proxy from the environment must never see a local call
-        clients = {"http_client": httpx.Client(trust_env=False), "http_async_client": httpx.AsyncClient(trust_env=False)}
+        clients = {
+            "http_client": httpx.Client(trust_env=False),
+            "http_async_client": httpx.AsyncClient(trust_env=False),
+        }
     return ChatOpenAI(
         model=name,
         base_url=base_url,

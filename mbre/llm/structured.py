@@ -46,7 +46,9 @@ def raw_text(message: AIMessage) -> str:
 
 def usage_of(message: AIMessage | None) -> Usage:
     meta = (message.usage_metadata or {}) if message is not None else {}
-    return Usage(calls=1, prompt_tokens=meta.get("input_tokens", 0), completion_tokens=meta.get("output_tokens", 0))
+    return Usage(
+        calls=1, prompt_tokens=meta.get("input_tokens", 0), completion_tokens=meta.get("output_tokens", 0)
+    )
 
 
 def answer_confidence(message: AIMessage, field: str) -> float | None:

@@ -18,8 +18,8 @@ HEAD_OPEN, HEAD_CLOSE, TAIL_OPEN, TAIL_CLOSE = "<head>", "</head>", "<tail>", "<
 
 # Role words of the kind definitions use ("the head (e1)", "the tail", "e2"), replaced by the entities'
 # own words when a definition becomes a claim about one sentence.
-_HEAD_WORDS = re.compile(r"\b[Tt]he head(?: entity)?(?: \(e1\))?|\(?\be1\b\)?")
-_TAIL_WORDS = re.compile(r"\b[Tt]he tail(?: entity)?(?: \(e2\))?|\(?\be2\b\)?")
+_HEAD_WORDS = re.compile(r"\b[Tt]he head(?!\w)(?: entity)?(?: \(e1\))?|\(?\be1\b\)?")
+_TAIL_WORDS = re.compile(r"\b[Tt]he tail(?!\w)(?: entity)?(?: \(e2\))?|\(?\be2\b\)?")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,9 @@ def _mark_words(text: str, head: str, tail: str) -> str:
 
 
 def marked_sentence(instance: Instance) -> str:
-    return mark(instance.text, (instance.head.start, instance.head.end), (instance.tail.start, instance.tail.end))
+    return mark(
+        instance.text, (instance.head.start, instance.head.end), (instance.tail.start, instance.tail.end)
+    )
 
 
 def claim(description: str, head: str, tail: str) -> str:

@@ -37,7 +37,10 @@ class Instance(BaseModel):
         for role in ("head", "tail"):
             span: Span = getattr(self, role)
             if span.end > len(self.text):
-                raise _SpanError(role, f"span {span.start}..{span.end} is out of range (text has {len(self.text)} characters)")
+                raise _SpanError(
+                    role,
+                    f"span {span.start}..{span.end} is out of range (text has {len(self.text)} characters)",
+                )
             if span.start >= span.end:
                 raise _SpanError(role, f"span {span.start}..{span.end} is empty")
             found = self.text[span.start : span.end]
@@ -74,21 +77,20 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
     """Yield (line number, decoded record) for each non-blank line; a BOM is tolerated."""
     source = str(path)
     try:
-        handle = Path(path).open("rb")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number) from exc
-            if not text.strip():
-                continue
-            try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number) from exc
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number) from exc
+        if not text.strip():
+            continue
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number) from exc
 
 
 def read_instances(path: str | Path) -> list[Instance]:
@@ -99,7 +101,12 @@ def read_instances(path: str | Path) -> list[Instance]:
     for number, record in iter_jsonl(path):
         instance = parse_instance(record, source=source, line=number)
         if instance.id in seen:
-            raise InputError(source, f"duplicate id {instance.id!r} (first on line {seen[instance.id]})", line=number, field="id")
+            raise InputError(
+                source,
+                f"duplicate id {instance.id!r} (first on line {seen[instance.id]})",
+                line=number,
+                field="id",
+            )
         seen[instance.id] = number
         instances.append(instance)
     if not instances:

@@ -113,23 +113,27 @@ class RelationSchema(BaseModel):
                 raise InputError(source, "expected a list of relation types", line=1, field="relations")
             no_relation = no_relation or document.get("no_relation")
             match = re.search(r'"relations"\s*:\s*\[', text)
-            lines = _item_lines(text, match.end() - 1 if match else 0)
+            starts = _item_offsets(text, match.end() - 1 if match else 0)
             items = document["relations"]
         elif isinstance(document, list):
-            lines = _item_lines(text, text.index("["))
+            starts = _item_offsets(text, text.index("["))
             items = document
         else:
             raise InputError(source, "expected a JSON list of relation types", line=1)
         relations = []
         for index, item in enumerate(items):
-            line = lines[index] if index < len(lines) else None
+            start = starts[index] if index < len(starts) else 0
             if not isinstance(item, dict):
-                raise InputError(source, "a relation type must be a JSON object", line=line)
+                raise InputError(source, "a relation type must be a JSON object", line=_line_of(text, start))
             try:
                 relations.append(RelationType.model_validate(item))
             except ValidationError as exc:
                 first = exc.errors()[0]
-                raise InputError(source, first["msg"], line=line, field=pydantic_field(first["loc"])) from exc
+                field = pydantic_field(first["loc"])
+                key = text.find(f'"{first["loc"][0]}"', start) if first["loc"] else -1
+                line = _line_of(text, key if key >= 0 else start)
+                message = first["msg"].removeprefix("Value error, ")
+                raise InputError(source, message, line=line, field=field) from exc
         return cls.build(relations, no_relation=no_relation, source=source)
 
 
@@ -149,21 +153,25 @@ def _pick_no_relation(relations: list[RelationType], requested: str | None, sour
             return name
     raise InputError(
         source,
-        "no no-relation label: mark one with \"no_relation\": true, pass --no-relation LABEL, or use one of "
+        'no no-relation label: mark one with "no_relation": true, pass --no-relation LABEL, or use one of '
         f"{', '.join(NO_RELATION_NAMES)}",
         field="no_relation",
     )
 
 
-def _item_lines(text: str, open_bracket: int) -> list[int]:
-    """Line numbers where each element of the JSON array starting at `open_bracket` begins."""
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _item_offsets(text: str, open_bracket: int) -> list[int]:
+    """Where each element of the JSON array starting at `open_bracket` begins."""
     decoder = json.JSONDecoder()
-    lines: list[int] = []
+    offsets: list[int] = []
     index = open_bracket + 1
     while True:
         while index < len(text) and text[index] in " \t\r\n,":
             index += 1
         if index >= len(text) or text[index] == "]":
-            return lines
-        lines.append(text.count("\n", 0, index) + 1)
+            return offsets
+        offsets.append(index)
         _, index = decoder.raw_decode(text, index)
