@@ -1,0 +1,129 @@
+"""The `mbre` command end to end, with the `openai:` provider talking HTTP to a stub server on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import SEMEVAL
+from openai_stub import stub_server
+from typer.testing import CliRunner
+
+from mbre.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SECRET = "sk-test-do-not-leak-4242"
+runner = CliRunner()
+
+
+def gold_script(gold: dict[str, str]):
+    """Answer like a perfect model: the gold label of the sentence when offered, yes only for it."""
+
+    def script(messages, schema: str):
+        marked = messages[-1]["content"]  # the sentence with its <head> and <tail> marked
+        text = re.sub(r"</?(head|tail)>", "", marked)
+        label = next(
+            g for (sentence, head), g in gold.items() if sentence in text and f"<head>{head}<" in marked
+        )
+        if schema == "GroupAnswer":
+            offered = re.findall(r"^- (\S+): ", messages[0]["content"], flags=re.MULTILINE)
+            return {"label": label if label in offered else "none"}
+        claimed = re.search(r"^Relation (\S+): ", messages[0]["content"], flags=re.MULTILINE).group(1)
+        return {"evidence": "words", "answer": "yes" if claimed == label else "no"}
+
+    return script
+
+
+def test_group_prints_the_groups_and_saves_the_artifact(tmp_path):
+    out = tmp_path / "grouping.json"
+    result = runner.invoke(app, ["group", "--relations", str(SEMEVAL / "relations.json"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "19 labels in 3 groups" in result.output
+    assert json.loads(out.read_text())["groups"][1][0] == "Cause-Effect(e1,e2)"
+
+
+def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, monkeypatch):
+    sentences = [json.loads(line) for line in (EXAMPLES / "sentences.jsonl").read_text().splitlines()]
+    gold = {(s["text"], s["head"]["name"]): s["relation"] for s in sentences}
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    out, trace = tmp_path / "samples.jsonl", tmp_path / "trace.jsonl"
+    with stub_server(gold_script(gold)) as server:
+        result = runner.invoke(
+            app,
+            [
+                "discover",
+                "--relations",
+                str(EXAMPLES / "relations.json"),
+                "--input",
+                str(EXAMPLES / "sentences.jsonl"),
+                "--out",
+                str(out),
+                "--model",
+                "openai:stub-model",
+                "--base-url",
+                server.base_url,
+                "--trace",
+                str(trace),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    samples = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(s["id"] for s in samples) == sorted(s["id"] for s in sentences)  # each exactly once
+    assert all(s["relation"] == s["gold"] for s in samples)
+    assert all(0 < s["confidence"] <= 1 for s in samples if s["relation"] != "no_relation")
+    provenance = samples[0]["provenance"]
+    assert provenance["model"] == "openai:stub-model" and len(provenance["prompt_hash"]) == 64
+    assert len(provenance["grouping_hash"]) == 64 and provenance["strategy"] == "mbre"
+
+    # The key authenticated every request, and appears nowhere the user can read.
+    assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
+    assert all(r["body"]["response_format"]["type"] == "json_schema" for r in server.requests)
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert {r["type"] for r in records} == {"node", "llm"}
+    llm = [r for r in records if r["type"] == "llm"]
+    assert len(llm) == len(server.requests) and all(len(r["prompt_sha256"]) == 64 for r in llm)
+    assert {r["node"] for r in records if r["type"] == "node"} >= {
+        "route",
+        "extract",
+        "propose",
+        "verify",
+        "decide",
+    }
+    for text in (trace.read_text(), out.read_text(), result.output):
+        assert SECRET not in text
+    assert re.search(r"sentences\s+│\s+21", result.output)
+
+
+def test_discover_refuses_bad_input_before_any_call(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    good = (EXAMPLES / "sentences.jsonl").read_text().splitlines()[0]
+    bad.write_text(good + "\n" + good.replace('"start": ', '"start": 1') + "\n")
+    with stub_server(lambda messages, schema: pytest.fail("no LLM call may happen")) as server:
+        result = runner.invoke(
+            app,
+            [
+                "discover",
+                "--relations",
+                str(EXAMPLES / "relations.json"),
+                "--input",
+                str(bad),
+                "--out",
+                str(tmp_path / "o.jsonl"),
+                "--model",
+                "openai:m",
+                "--base-url",
+                server.base_url,
+            ],
+        )
+    assert result.exit_code == 2
+    assert f"{bad}:2: field 'head'" in " ".join(result.output.split())
+    assert not server.requests
+
+
+def test_help_lists_the_commands_and_options():
+    result = runner.invoke(app, ["discover", "--help"])
+    assert result.exit_code == 0
+    for option in ("--relations", "--input", "--model", "--strategy", "--trace", "--route-top-k"):
+        assert option in result.output
