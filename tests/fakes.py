@@ -15,6 +15,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
+from mbre.prompts import claim, marked_sentence
+from mbre.schemas import Instance, RelationSchema
+
 
 @dataclass
 class Reply:
@@ -43,12 +46,17 @@ class ScriptedChatModel(BaseChatModel):
     def _generate(
         self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any
     ) -> ChatResult:
-        schema_name = kwargs["tools"][0]["function"]["name"]
+        # Bound tools mean a structured (JSON) answer; none mean a plain-text answer ("text").
+        schema_name = kwargs["tools"][0]["function"]["name"] if kwargs.get("tools") else "text"
         self.calls.append((schema_name, messages))
         reply = self.responder(messages, schema_name)
         usage = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
         if reply.args is None:
             message = AIMessage(content=reply.text, usage_metadata=usage)
+        elif schema_name == "text":  # a yes/no answer in words: "Yes. <evidence>"
+            word, rest = reply.args["answer"].capitalize(), f". {reply.args.get('evidence', '')}"
+            metadata = _text_logprobs(word, rest, reply)
+            message = AIMessage(content=word + rest, usage_metadata=usage, response_metadata=metadata)
         else:
             message = AIMessage(
                 content="",
@@ -57,6 +65,13 @@ class ScriptedChatModel(BaseChatModel):
                 response_metadata=_logprobs(reply),
             )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _text_logprobs(word: str, rest: str, reply: Reply) -> dict[str, Any]:
+    if reply.probability is None:
+        return {}
+    tokens = [(word, math.log(reply.probability)), (rest, 0.0)]
+    return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
 
 
 def _logprobs(reply: Reply) -> dict[str, Any]:
@@ -70,5 +85,28 @@ def _logprobs(reply: Reply) -> dict[str, Any]:
     return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
 
 
-def text_of(messages: list[BaseMessage]) -> str:
-    return "\n".join(str(m.content) for m in messages)
+def _text_logprobs(word: str, rest: str, reply: Reply) -> dict[str, Any]:
+    if reply.probability is None:
+        return {}
+    tokens = [(word, math.log(reply.probability)), (rest, 0.0)]
+    return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
+
+
+def text_of(messages: list[BaseMessage] | list[dict[str, Any]]) -> str:
+    return "\n".join(str(m["content"] if isinstance(m, dict) else m.content) for m in messages)
+
+
+def instance_in(prompt: str, instances: list[Instance]) -> Instance:
+    """The instance a prompt is about: its marked sentence pins down the head and tail too."""
+    (instance,) = [i for i in instances if marked_sentence(i) in prompt]
+    return instance
+
+
+def asked_label(prompt: str, schema: RelationSchema, instance: Instance) -> str:
+    """The label a verification prompt asks about: the one whose definition it restates as a claim."""
+    (label,) = [
+        r.label
+        for r in schema.positive
+        if claim(r.description, instance.head.name, instance.tail.name) in prompt
+    ]
+    return label

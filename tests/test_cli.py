@@ -8,30 +8,28 @@ from pathlib import Path
 
 import pytest
 from conftest import SEMEVAL
+from fakes import asked_label, instance_in, text_of
 from openai_stub import stub_server
 from typer.testing import CliRunner
 
 from mbre.cli import app
+from mbre.schemas import Instance, RelationSchema, read_instances
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SECRET = "sk-test-do-not-leak-4242"
 runner = CliRunner()
 
 
-def gold_script(gold: dict[str, str]):
+def gold_script(schema: RelationSchema, instances: list[Instance]):
     """Answer like a perfect model: the gold label of the sentence when offered, yes only for it."""
 
-    def script(messages, schema: str):
-        marked = messages[-1]["content"]  # the sentence with its <head> and <tail> marked
-        text = re.sub(r"</?(head|tail)>", "", marked)
-        label = next(
-            g for (sentence, head), g in gold.items() if sentence in text and f"<head>{head}<" in marked
-        )
-        if schema == "GroupAnswer":
+    def script(messages, schema_name: str):
+        prompt = text_of(messages)
+        instance = instance_in(prompt, instances)
+        if schema_name == "GroupAnswer":
             offered = re.findall(r"^- (\S+): ", messages[0]["content"], flags=re.MULTILINE)
-            return {"label": label if label in offered else "none"}
-        claimed = re.search(r"^Relation (\S+): ", messages[0]["content"], flags=re.MULTILINE).group(1)
-        return {"evidence": "words", "answer": "yes" if claimed == label else "no"}
+            return {"label": instance.relation if instance.relation in offered else "none"}
+        return "Yes, it says so." if asked_label(prompt, schema, instance) == instance.relation else "No."
 
     return script
 
@@ -45,11 +43,11 @@ def test_group_prints_the_groups_and_saves_the_artifact(tmp_path):
 
 
 def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, monkeypatch):
-    sentences = [json.loads(line) for line in (EXAMPLES / "sentences.jsonl").read_text().splitlines()]
-    gold = {(s["text"], s["head"]["name"]): s["relation"] for s in sentences}
+    sentences = read_instances(EXAMPLES / "sentences.jsonl")
+    schema = RelationSchema.from_file(EXAMPLES / "relations.json")
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out, trace = tmp_path / "samples.jsonl", tmp_path / "trace.jsonl"
-    with stub_server(gold_script(gold)) as server:
+    with stub_server(gold_script(schema, sentences)) as server:
         result = runner.invoke(
             app,
             [
@@ -70,7 +68,7 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
         )
     assert result.exit_code == 0, result.output
     samples = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(s["id"] for s in samples) == sorted(s["id"] for s in sentences)  # each exactly once
+    assert sorted(s["id"] for s in samples) == sorted(s.id for s in sentences)  # each exactly once
     assert all(s["relation"] == s["gold"] for s in samples)
     assert all(0 < s["confidence"] <= 1 for s in samples if s["relation"] != "no_relation")
     provenance = samples[0]["provenance"]
@@ -79,7 +77,10 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
 
     # The key authenticated every request, and appears nowhere the user can read.
     assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
-    assert all(r["body"]["response_format"]["type"] == "json_schema" for r in server.requests)
+    # Extraction answers under a JSON schema; verification in plain yes/no words.
+    structured = [r for r in server.requests if "response_format" in r["body"]]
+    assert structured and all(r["body"]["response_format"]["type"] == "json_schema" for r in structured)
+    assert all(r["body"]["logprobs"] is True for r in server.requests)
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert {r["type"] for r in records} == {"node", "llm"}
     llm = [r for r in records if r["type"] == "llm"]

@@ -19,7 +19,7 @@ EXAMPLES = TESTS.parent / "examples"
 if str(TESTS) not in sys.path:  # fakes.py lives beside this file; tests/ is not a package
     sys.path.insert(0, str(TESTS))
 
-from fakes import Reply, ScriptedChatModel  # noqa: E402
+from fakes import Reply, ScriptedChatModel, asked_label, instance_in, text_of  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +57,18 @@ def _load_script() -> ModuleType:
 
 def _gold_answering_model() -> ScriptedChatModel:
     """A fake LLM that knows each example sentence's gold label and answers every prompt accordingly."""
-    gold = {s.text: s.relation for s in read_instances(EXAMPLES / "sentences.jsonl")}
-
-    def sentence_gold(messages: list[BaseMessage]) -> str:
-        user = re.sub(r"</?(?:head|tail)>", "", str(messages[-1].content))
-        return next(label for text, label in gold.items() if text in user)
+    schema = RelationSchema.from_file(EXAMPLES / "relations.json")
+    instances = read_instances(EXAMPLES / "sentences.jsonl")
 
     def respond(messages: list[BaseMessage], schema_name: str) -> Reply:
-        label = sentence_gold(messages)
-        system = str(messages[0].content)
+        prompt = text_of(messages)
+        instance = instance_in(prompt, instances)
         if schema_name == "GroupAnswer":
-            offered = re.findall(r"^- (\w+):", system, flags=re.MULTILINE)
-            return Reply(args={"label": label if label in offered else "none"}, probability=0.9)
-        asked = re.search(r"^Relation (\w+):", system, flags=re.MULTILINE)
-        assert asked is not None
-        holds = asked.group(1) == label
+            offered = re.findall(r"^- (\w+):", str(messages[0].content), flags=re.MULTILINE)
+            return Reply(
+                args={"label": instance.relation if instance.relation in offered else "none"}, probability=0.9
+            )
+        holds = asked_label(prompt, schema, instance) == instance.relation
         return Reply(args={"evidence": "scripted", "answer": "yes" if holds else "no"}, probability=0.9)
 
     return ScriptedChatModel(responder=respond)
@@ -86,4 +83,4 @@ def test_run_graph_script(capsys: pytest.CaptureFixture[str]) -> None:
     for node in ("route", "extract", "propose", "verify", "decide"):
         assert f"update  {node}" in out
     assert "'event': 'decided'" in out and "'label': 'ceo_of'" in out
-    assert {name for name, _ in model.calls} == {"GroupAnswer", "VerifyAnswer"}
+    assert {name for name, _ in model.calls} == {"GroupAnswer", "text"}

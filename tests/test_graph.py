@@ -5,20 +5,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from fakes import Reply, ScriptedChatModel, text_of
+from conftest import SEMEVAL
+from fakes import Reply, ScriptedChatModel, asked_label, text_of
 
 from mbre import MbreContext, build_graph
 from mbre.grouping import group_relations
 from mbre.llm.structured import answer_confidence
-from mbre.schemas import Decision
+from mbre.schemas import Decision, Instance, RelationSchema
 
 
 def offered(messages) -> list[str]:
     return [x for x in re.findall(r"^- (\S+): ", messages[0].content, flags=re.MULTILINE) if x != "none"]
-
-
-def claimed(messages) -> str:
-    return re.search(r"^Relation (\S+): ", messages[0].content, flags=re.MULTILINE).group(1)
 
 
 def scripted(
@@ -30,20 +27,29 @@ def scripted(
         if schema == "GroupAnswer":
             labels = [label for label in offered(messages) if label in group_answers]
             return Reply({"label": labels[0] if labels else "none"}, probability=0.8)
-        answer, probability = verdicts.get(claimed(messages), ("no", 0.9))
+        answer, probability = verdicts.get(asked_label(text_of(messages), SCHEMA, INSTANCE), ("no", 0.9))
         return Reply({"evidence": "the words", "answer": answer}, probability=probability)
 
     return ScriptedChatModel(responder=respond)
 
 
+SCHEMA = RelationSchema.from_file(SEMEVAL / "relations.json")
+INSTANCE = Instance(
+    id="s1",
+    text="The most common audits were about waste and recycling.",
+    head={"name": "audits", "start": 16, "end": 22},
+    tail={"name": "waste", "start": 34, "end": 39},
+)
+
+
 @pytest.fixture(scope="module")
-def graph(semeval_schema):
-    return build_graph(semeval_schema)
+def graph():
+    return build_graph(SCHEMA)
 
 
 @pytest.fixture
-def inst(make_instance):
-    return make_instance("The most common audits were about waste and recycling.", "audits", "waste")
+def inst():
+    return INSTANCE
 
 
 def run(graph, inst, **ctx) -> Decision:
@@ -116,7 +122,7 @@ def test_binary_baseline_asks_every_label(graph, inst, semeval_schema):
     model = scripted({}, {"Message-Topic(e1,e2)": ("yes", 0.7), "Message-Topic(e2,e1)": ("yes", 0.8)})
     decision = run(graph, inst, chat_model=model, strategy="binary")
     assert decision.usage.calls == len(semeval_schema.positive) == 18
-    assert {c[0] for c in model.calls} == {"VerifyAnswer"}
+    assert {c[0] for c in model.calls} == {"text"}
     assert (decision.label, decision.rule) == ("Message-Topic(e2,e1)", "most_confident")
 
 

@@ -1,7 +1,8 @@
-"""One structured LLM call: schema-constrained answer, confidence from logprobs, usage, one re-ask.
+"""One LLM call with a checked answer: confidence from logprobs, usage, and one re-ask on a bad answer.
 
-Every node talks to models through `ask`, so parse failures, abstentions and cost accounting behave
-the same for extraction and verification, whatever the provider.
+Every node talks to models through `ask` (a JSON-schema answer, constrained where the server can) or
+`ask_yes_no` (a plain yes/no answer), so parse failures, abstentions and cost accounting behave the same
+for extraction and verification, whatever the provider.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -17,20 +19,22 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
 from mbre.schemas import Usage
+from mbre.schemas.answers import VerifyAnswer
 
 T = TypeVar("T", bound=BaseModel)
+_YES_NO = re.compile(r"^\W*(yes|no)\b[\s.,:;!-]*(.*)", flags=re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Answer(Generic[T]):
-    """What one (possibly re-asked) structured call produced."""
+    """What one (possibly re-asked) call produced."""
 
     parsed: T | None
     """None when no attempt parsed: the caller records an abstention."""
     raw: str
     """The last raw output, kept so an abstention can be inspected."""
     confidence: float | None
-    """Mean top-token probability of the answer field's tokens; None when the provider gave no logprobs."""
+    """Mean probability of the answer's tokens; None when the provider gave no logprobs."""
     usage: Usage
     error: str | None = None
 
@@ -51,31 +55,52 @@ def usage_of(message: AIMessage | None) -> Usage:
     )
 
 
-def answer_confidence(message: AIMessage, field: str) -> float | None:
-    """Mean probability of the top token over the tokens that spell the value of `field`.
+def _tokens(message: AIMessage) -> list[dict[str, Any]]:
+    return ((message.response_metadata or {}).get("logprobs") or {}).get("content") or []
 
-    JSON punctuation is near-certain under constrained decoding, so averaging over the whole output
-    would say little; the answer's own tokens carry the model's doubt. Falls back to all tokens when
-    the value cannot be located in the token stream.
-    """
-    content = (message.response_metadata or {}).get("logprobs") or {}
-    tokens: list[dict[str, Any]] = content.get("content") or []
+
+def span_confidence(message: AIMessage, start: int, end: int) -> float | None:
+    """Mean probability of the sampled tokens that overlap characters [start, end) of the output.
+
+    The sampled token's own probability, not the top alternative's: servers report alternatives from
+    the unconstrained distribution, where the "top" token may be one the JSON schema forbids."""
+    tokens = _tokens(message)
     if not tokens:
         return None
-    # The sampled token's own probability: servers report alternatives from the unconstrained
-    # distribution, where the "top" token may be one the JSON schema forbids.
-    probabilities = [math.exp(token["logprob"]) for token in tokens]
-    text = "".join(token.get("token", "") for token in tokens)
+    chosen, offset = [], 0
+    for token in tokens:
+        token_end = offset + len(token.get("token", ""))
+        if offset < end and token_end > start:
+            chosen.append(math.exp(token["logprob"]))
+        offset = token_end
+    if not chosen:  # the span is not in the token stream: fall back to the whole output
+        chosen = [math.exp(token["logprob"]) for token in tokens]
+    return sum(chosen) / len(chosen)
+
+
+def answer_confidence(message: AIMessage, field: str) -> float | None:
+    """Confidence of a JSON answer: its `field` value's tokens carry the model's doubt, not the
+    near-certain punctuation around them."""
+    text = "".join(token.get("token", "") for token in _tokens(message))
     match = re.search(rf'"{re.escape(field)}"\s*:\s*"([^"]*)"', text)
     if match is None or match.start(1) == match.end(1):
-        return sum(probabilities) / len(probabilities)
-    chosen, offset = [], 0
-    for token, probability in zip(tokens, probabilities, strict=True):
-        end = offset + len(token.get("token", ""))
-        if offset < match.end(1) and end > match.start(1):
-            chosen.append(probability)
-        offset = end
-    return sum(chosen) / len(chosen)
+        return span_confidence(message, 0, 0)
+    return span_confidence(message, match.start(1), match.end(1))
+
+
+# A call that returns the raw message, the parsed answer (or None) and the answer's confidence.
+_Attempt = Callable[[], tuple[AIMessage | None, Any, float | None, str | None]]
+
+
+def _with_retries(attempt: _Attempt, retries: int) -> Answer:
+    usage, raw, error = Usage(), "", None
+    for _ in range(retries + 1):
+        message, parsed, confidence, error = attempt()
+        usage = usage + usage_of(message)
+        raw = raw_text(message) if message is not None else ""
+        if parsed is not None:
+            return Answer(parsed=parsed, raw=raw, confidence=confidence, usage=usage)
+    return Answer(parsed=None, raw=raw, confidence=None, usage=usage, error=error)
 
 
 def ask(
@@ -84,15 +109,29 @@ def ask(
     """Ask for an answer in `schema`; re-ask up to `retries` times if it does not parse, then give up
     with the raw text kept. Transport errors propagate: they are not the model's answer."""
     structured = model.with_structured_output(schema, include_raw=True)
-    usage = Usage()
-    raw, error = "", None
-    for _ in range(retries + 1):
+
+    def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
         result = structured.invoke(messages)
-        message: AIMessage | None = result.get("raw")
-        usage = usage + usage_of(message)
-        raw = raw_text(message) if message is not None else ""
-        parsed = result.get("parsed")
-        if isinstance(parsed, schema):
-            return Answer(parsed=parsed, raw=raw, confidence=answer_confidence(message, field), usage=usage)
-        error = str(result.get("parsing_error") or "no answer in the expected format")
-    return Answer(parsed=None, raw=raw, confidence=None, usage=usage, error=error)
+        message, parsed = result.get("raw"), result.get("parsed")
+        if isinstance(parsed, schema) and message is not None:
+            return message, parsed, answer_confidence(message, field), None
+        return message, None, None, str(result.get("parsing_error") or "no answer in the expected format")
+
+    return _with_retries(attempt, retries)
+
+
+def ask_yes_no(
+    model: BaseChatModel, messages: list[BaseMessage], *, retries: int = 1
+) -> Answer[VerifyAnswer]:
+    """Ask a yes/no question answered in plain text: the first word decides, the rest is evidence."""
+
+    def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
+        message = model.invoke(messages)
+        text = raw_text(message)
+        match = _YES_NO.match(text)
+        if match is None:
+            return message, None, None, "the answer does not start with yes or no"
+        parsed = VerifyAnswer(answer=match.group(1).lower(), evidence=match.group(2).strip()[:200])
+        return message, parsed, span_confidence(message, match.start(1), match.end(1)), None
+
+    return _with_retries(attempt, retries)

@@ -7,17 +7,16 @@ from langgraph.runtime import Runtime
 from mbre.graph.context import MbreContext
 from mbre.graph.state import State
 from mbre.inventory import Inventory
-from mbre.llm.structured import ask
+from mbre.llm.structured import ask_yes_no
 from mbre.prompts import verification_messages
 from mbre.schemas import Verdict
-from mbre.schemas.answers import VerifyAnswer
 
 
 def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict:
     ctx = runtime.context
     label, rest = state.queue[0], state.queue[1:]
     messages = verification_messages(inventory.schema, label, state.instance)
-    answer = ask(ctx.llm("verification"), messages, VerifyAnswer, field="answer", retries=ctx.parse_retries)
+    answer = ask_yes_no(ctx.llm("verification"), messages, retries=ctx.parse_retries)
     parsed = answer.parsed
     verdict = Verdict(
         label=label,

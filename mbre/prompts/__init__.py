@@ -103,7 +103,6 @@ def verification_messages(schema: RelationSchema, label: str, instance: Instance
     template = load("verify")
     relation = schema.get(label)
     statement = claim(relation.description, instance.head.name, instance.tail.name)
-    return [
-        SystemMessage(template["system"].format(label=label, description=relation.description)),
-        HumanMessage(template["user"].format(sentence=marked_sentence(instance), claim=statement)),
-    ]
+    system = template["system"].format(label=label, description=relation.description)
+    user = HumanMessage(template["user"].format(sentence=marked_sentence(instance), claim=statement))
+    return [SystemMessage(system), user] if system else [user]

@@ -24,7 +24,7 @@ def group_answer_model(labels: tuple[str, ...]) -> type[BaseModel]:
 
 
 class VerifyAnswer(BaseModel):
-    """Whether the claimed relation holds between the head and the tail in the sentence."""
+    """A parsed yes/no verification: the answer, and whatever the model said after it."""
 
-    evidence: str = Field(max_length=200, description="The few words of the sentence that decide it.")
     answer: Literal["yes", "no"]
+    evidence: str = Field(default="", max_length=200)

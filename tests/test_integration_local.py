@@ -1,0 +1,75 @@
+"""The graph and the CLI on the real embedded model: llama.cpp's llama-server with Qwen2.5-Coder-1.5B on
+loopback, through the same langchain-openai path as any remote server. Slow (about a minute)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mbre import MbreContext, build_graph
+
+pytestmark = pytest.mark.llm
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_graph_on_semeval_sentences_with_the_real_model(semeval_schema, semeval_test):
+    graph = build_graph(semeval_schema)
+    ctx = MbreContext(model="local")
+    instances = semeval_test[:4]
+    outputs = graph.batch([{"instance": i} for i in instances], context=ctx, config={"max_concurrency": 4})
+    for output in outputs:
+        decision = output["decision"]
+        assert decision.label is None or decision.label in semeval_schema.labels
+        assert len(decision.extractions) == 3  # route="all": every group asked once
+        assert {e.group for e in decision.extractions} == {0, 1, 2}
+        assert [v.label for v in decision.verdicts] == decision.candidates
+        assert decision.usage.calls == 3 + len(decision.verdicts) + sum(
+            e.abstained for e in decision.extractions
+        )
+        assert decision.usage.prompt_tokens > 300 * 3 and decision.usage.completion_tokens > 0
+        for answer in [*decision.extractions, *decision.verdicts]:
+            assert answer.raw and json.loads(answer.raw)  # constrained decoding: always JSON
+            assert answer.confidence is not None and 0 < answer.confidence <= 1  # logprobs came back
+
+
+def test_cli_discover_on_the_examples_with_the_embedded_model(tmp_path):
+    out, trace = tmp_path / "samples.jsonl", tmp_path / "trace.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mbre",
+            "discover",
+            "--relations",
+            "examples/relations.json",
+            "--input",
+            "examples/sentences.jsonl",
+            "--out",
+            str(out),
+            "--limit",
+            "3",
+            "--trace",
+            str(trace),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    samples = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(s["id"] for s in samples) == ["ex-01", "ex-02", "ex-03"]
+    labels = {r["relation"] for r in json.loads((ROOT / "examples/relations.json").read_text())}
+    for sample in samples:
+        assert sample["relation"] is None or sample["relation"] in labels
+        assert sample["provenance"]["model"] == "local" and sample["provenance"]["strategy"] == "mbre"
+    llm_records = [r for r in map(json.loads, trace.read_text().splitlines()) if r["type"] == "llm"]
+    assert len(llm_records) == sum(s["decision"]["usage"]["calls"] for s in samples)
+    assert "samples written to" in result.stderr
