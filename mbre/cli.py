@@ -16,6 +16,7 @@ from mbre.discover import Summary, discover
 from mbre.graph.context import DecisionPolicy, MbreContext, Strategy
 from mbre.grouping import Grouping, group_relations
 from mbre.inventory import Inventory
+from mbre.llm.local import LocalModelError
 from mbre.llm.providers import ProviderError
 from mbre.schemas import InputError, RelationSchema, read_instances
 from mbre.tracing import JsonlTracer
@@ -122,10 +123,10 @@ def discover_command(
             route_top_k=route_top_k,
         )
         with console.status(f"preparing {ctx.model} ..."):
-            ctx.llm("extraction"), ctx.llm("verification")  # start the embedded server before the clock
-    except (InputError, ProviderError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-    except RuntimeError as exc:  # the embedded model or server is missing or would not start
+            # Build the models (and start the embedded server) before the progress clock starts.
+            ctx.llm("extraction")
+            ctx.llm("verification")
+    except (InputError, ProviderError, LocalModelError, ValueError) as exc:
         raise _fail(str(exc)) from exc
 
     tracer = JsonlTracer(trace) if trace else None

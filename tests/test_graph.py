@@ -210,3 +210,22 @@ def test_confidence_averages_the_answer_tokens_only():
 
     assert answer_confidence(message, "label") == pytest.approx((math.exp(-0.5) + math.exp(-0.1)) / 2)
     assert answer_confidence(AIMessage(content="{}"), "label") is None
+
+
+def test_yes_no_confidence_sums_spellings_and_normalises_over_both_answers():
+    import math
+
+    from langchain_core.messages import AIMessage
+
+    from mbre.llm.structured import yes_no_confidence
+
+    alternatives = [("Yes", 0.5), ("yes", 0.2), ("No", 0.2), ("Maybe", 0.1)]
+    token = {
+        "token": "Yes",
+        "logprob": math.log(0.5),
+        "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in alternatives],
+    }
+    message = AIMessage(content="Yes.", response_metadata={"logprobs": {"content": [token]}})
+    assert yes_no_confidence(message, "yes", 0, 3) == pytest.approx(0.7 / 0.9)
+    token["top_logprobs"] = []
+    assert yes_no_confidence(message, "yes", 0, 3) == pytest.approx(0.5)

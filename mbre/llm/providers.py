@@ -73,6 +73,8 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         logprobs=settings.logprobs or None,
+        # Alternatives let a yes/no answer be measured against its opposite (see ask_yes_no).
+        top_logprobs=5 if settings.logprobs else None,
         timeout=settings.timeout,
         max_retries=2,
         **clients,

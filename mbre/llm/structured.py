@@ -88,6 +88,28 @@ def answer_confidence(message: AIMessage, field: str) -> float | None:
     return span_confidence(message, match.start(1), match.end(1))
 
 
+def yes_no_confidence(message: AIMessage, answer: str, start: int, end: int) -> float | None:
+    """Probability of the given answer against the other, over the answer token's alternatives.
+
+    In free text the mass of "yes" is split over spellings ("Yes", "yes", " Yes"), so the sampled
+    token's own probability understates it; summing the spellings of each answer and normalising over
+    both answers measures what the question asks. Without alternatives, the sampled token's probability."""
+    offset = 0
+    for token in _tokens(message):
+        token_end = offset + len(token.get("token", ""))
+        if offset < end and token_end > start:
+            mass = {"yes": 0.0, "no": 0.0}
+            for alternative in token.get("top_logprobs") or []:
+                word = alternative["token"].strip(" \"'.,:").lower()
+                if word in mass:
+                    mass[word] += math.exp(alternative["logprob"])
+            if mass[answer] > 0:
+                return mass[answer] / (mass["yes"] + mass["no"])
+            break
+        offset = token_end
+    return span_confidence(message, start, end)
+
+
 # A call that returns the raw message, the parsed answer (or None) and the answer's confidence.
 _Attempt = Callable[[], tuple[AIMessage | None, Any, float | None, str | None]]
 
@@ -132,6 +154,6 @@ def ask_yes_no(
         if match is None:
             return message, None, None, "the answer does not start with yes or no"
         parsed = VerifyAnswer(answer=match.group(1).lower(), evidence=match.group(2).strip()[:200])
-        return message, parsed, span_confidence(message, match.start(1), match.end(1)), None
+        return message, parsed, yes_no_confidence(message, parsed.answer, match.start(1), match.end(1)), None
 
     return _with_retries(attempt, retries)
