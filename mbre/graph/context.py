@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -60,15 +60,6 @@ class MbreContext:
         """The chat model for a role, built once per distinct setting and reused across sentences."""
         if self.chat_model is not None:
             return self.chat_model
-        return chat_model(
-            ModelSettings(
-                spec=self.model_name(role),
-                base_url=self.base_url,
-                api_key_env=self.api_key_env,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                logprobs=self.logprobs,
-                timeout=self.timeout,
-                local_slots=self.local_slots,
-            )
-        )
+        # The context carries every ModelSettings field under the same name, so the settings are read off it.
+        shared = {f.name: getattr(self, f.name) for f in fields(ModelSettings) if f.name != "spec"}
+        return chat_model(ModelSettings(spec=self.model_name(role), **shared))
