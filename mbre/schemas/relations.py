@@ -113,10 +113,10 @@ class RelationSchema(BaseModel):
                 raise InputError(source, "expected a list of relation types", line=1, field="relations")
             no_relation = no_relation or document.get("no_relation")
             match = re.search(r'"relations"\s*:\s*\[', text)
-            starts = _item_offsets(text, match.end() - 1 if match else 0)
+            starts = item_offsets(text, match.end() - 1 if match else 0)
             items = document["relations"]
         elif isinstance(document, list):
-            starts = _item_offsets(text, text.index("["))
+            starts = item_offsets(text, text.index("["))
             items = document
         else:
             raise InputError(source, "expected a JSON list of relation types", line=1)
@@ -163,7 +163,7 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def _item_offsets(text: str, open_bracket: int) -> list[int]:
+def item_offsets(text: str, open_bracket: int) -> list[int]:
     """Where each element of the JSON array starting at `open_bracket` begins."""
     decoder = json.JSONDecoder()
     offsets: list[int] = []
