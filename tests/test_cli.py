@@ -128,3 +128,23 @@ def test_help_lists_the_commands_and_options():
     assert result.exit_code == 0
     for option in ("--relations", "--input", "--model", "--strategy", "--trace", "--route-top-k"):
         assert option in result.output
+
+
+def test_unknown_embedded_model_is_a_clear_error(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "discover",
+            "--relations",
+            str(EXAMPLES / "relations.json"),
+            "--input",
+            str(EXAMPLES / "sentences.jsonl"),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--model",
+            "local:llama-70b",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "unknown embedded model 'llama-70b': known models are" in " ".join(result.output.split())
+    assert not (tmp_path / "o.jsonl").exists()
