@@ -32,8 +32,11 @@ def test_graph_on_semeval_sentences_with_the_real_model(semeval_schema, semeval_
             e.abstained for e in decision.extractions
         )
         assert decision.usage.prompt_tokens > 300 * 3 and decision.usage.completion_tokens > 0
+        for extraction in decision.extractions:
+            assert json.loads(extraction.raw)["label"]  # constrained decoding: always schema JSON
+        for verdict in decision.verdicts:
+            assert verdict.raw.lower().startswith(("yes", "no")) and not verdict.abstained
         for answer in [*decision.extractions, *decision.verdicts]:
-            assert answer.raw and json.loads(answer.raw)  # constrained decoding: always JSON
             assert answer.confidence is not None and 0 < answer.confidence <= 1  # logprobs came back
 
 
