@@ -74,7 +74,7 @@ def main() -> None:
             str(summary.abstained),
         )
         Console().print(f"{strategy}: done, samples in {out}")
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":
