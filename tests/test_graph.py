@@ -145,6 +145,7 @@ def test_unparseable_answer_is_retried_once_then_kept_as_abstention(graph, inst)
     decision = run(graph, inst, chat_model=model)
     assert decision.rule == "abstained" and decision.label is None
     assert all(e.abstained and e.raw == "I think it is a topic thing" for e in decision.extractions)
+    assert all(e.error for e in decision.extractions)
     assert decision.usage.calls == 2 * 3  # each group asked, then re-asked once
     assert decision.abstentions == 3
 

@@ -31,6 +31,7 @@ def extract(task: ExtractionTask, runtime: Runtime[MbreContext], *, inventory: I
         confidence=answer.confidence,
         abstained=answer.parsed is None,
         raw=answer.raw,
+        error=answer.error,
     )
     runtime.stream_writer(
         {"event": "llm", "node": "extract", "id": task.instance.id, "calls": answer.usage.calls}

@@ -25,6 +25,7 @@ def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory)
         confidence=answer.confidence,
         abstained=parsed is None,
         raw=answer.raw,
+        error=answer.error,
     )
     runtime.stream_writer(
         {"event": "llm", "node": "verify", "id": state.instance.id, "calls": answer.usage.calls}

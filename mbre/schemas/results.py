@@ -38,6 +38,8 @@ class Extraction(BaseModel):
     abstained: bool = False
     """True when no parseable answer came back after the retry; `raw` keeps what did."""
     raw: str | None = None
+    error: str | None = None
+    """Why the last answer did not parse, for abstentions."""
 
 
 class Verdict(BaseModel):
@@ -51,6 +53,7 @@ class Verdict(BaseModel):
     confidence: float | None = None
     abstained: bool = False
     raw: str | None = None
+    error: str | None = None
 
 
 DecisionRule = Literal[
