@@ -18,7 +18,7 @@ from mbre.grouping import Grouping, group_relations
 from mbre.inventory import Inventory
 from mbre.llm.local import LocalModelError
 from mbre.llm.providers import ProviderError
-from mbre.schemas import InputError, RelationSchema, read_instances
+from mbre.schemas import InputError, Instance, RelationSchema, read_instances
 from mbre.tracing import JsonlTracer
 
 app = typer.Typer(
@@ -144,7 +144,7 @@ def discover_command(
 
 def _run_with_progress(
     inventory: Inventory,
-    instances: list,
+    instances: list[Instance],
     ctx: MbreContext,
     out: Path,
     concurrency: int,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.graph.state import CompiledStateGraph
 
 from mbre import __version__
 from mbre.graph import MbreContext, build_graph
@@ -64,7 +65,7 @@ def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
 
 
 def label_one(
-    graph: Any,
+    graph: CompiledStateGraph,
     instance: Instance,
     ctx: MbreContext,
     *,
