@@ -34,6 +34,12 @@ def gold_script(schema: RelationSchema, instances: list[Instance]):
     return script
 
 
+def discover(input: Path, out: Path, model: str, *extra: str):
+    """Run `mbre discover` on the example schema in-process."""
+    args = ["discover", "--relations", str(EXAMPLES / "relations.json"), "--input", str(input)]
+    return runner.invoke(app, [*args, "--out", str(out), "--model", model, *extra])
+
+
 def test_group_prints_the_groups_and_saves_the_artifact(tmp_path):
     out = tmp_path / "grouping.json"
     result = runner.invoke(app, ["group", "--relations", str(SEMEVAL / "relations.json"), "--out", str(out)])
@@ -48,23 +54,14 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out, trace = tmp_path / "samples.jsonl", tmp_path / "trace.jsonl"
     with stub_server(gold_script(schema, sentences)) as server:
-        result = runner.invoke(
-            app,
-            [
-                "discover",
-                "--relations",
-                str(EXAMPLES / "relations.json"),
-                "--input",
-                str(EXAMPLES / "sentences.jsonl"),
-                "--out",
-                str(out),
-                "--model",
-                "openai:stub-model",
-                "--base-url",
-                server.base_url,
-                "--trace",
-                str(trace),
-            ],
+        result = discover(
+            EXAMPLES / "sentences.jsonl",
+            out,
+            "openai:stub-model",
+            "--base-url",
+            server.base_url,
+            "--trace",
+            str(trace),
         )
     assert result.exit_code == 0, result.output
     samples = [json.loads(line) for line in out.read_text().splitlines()]
@@ -102,22 +99,7 @@ def test_discover_refuses_bad_input_before_any_call(tmp_path):
     good = (EXAMPLES / "sentences.jsonl").read_text().splitlines()[0]
     bad.write_text(good + "\n" + good.replace('"start": ', '"start": 1') + "\n")
     with stub_server(lambda messages, schema: pytest.fail("no LLM call may happen")) as server:
-        result = runner.invoke(
-            app,
-            [
-                "discover",
-                "--relations",
-                str(EXAMPLES / "relations.json"),
-                "--input",
-                str(bad),
-                "--out",
-                str(tmp_path / "o.jsonl"),
-                "--model",
-                "openai:m",
-                "--base-url",
-                server.base_url,
-            ],
-        )
+        result = discover(bad, tmp_path / "o.jsonl", "openai:m", "--base-url", server.base_url)
     assert result.exit_code == 2
     assert f"{bad}:2: field 'head'" in " ".join(result.output.split())
     assert not server.requests
@@ -131,20 +113,7 @@ def test_help_lists_the_commands_and_options():
 
 
 def test_unknown_embedded_model_is_a_clear_error(tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "discover",
-            "--relations",
-            str(EXAMPLES / "relations.json"),
-            "--input",
-            str(EXAMPLES / "sentences.jsonl"),
-            "--out",
-            str(tmp_path / "o.jsonl"),
-            "--model",
-            "local:llama-70b",
-        ],
-    )
+    result = discover(EXAMPLES / "sentences.jsonl", tmp_path / "o.jsonl", "local:llama-70b")
     assert result.exit_code == 2
     assert "unknown embedded model 'llama-70b': known models are" in " ".join(result.output.split())
     assert not (tmp_path / "o.jsonl").exists()
