@@ -175,8 +175,6 @@ def test_semeval_duplicate_ids_empty_file_and_bad_bytes(tmp_path):
 def test_semeval_original_files_equal_the_converted_jsonl(raw_name, jsonl_name, split, count):
     """Same text, spans and label for every record; only the id differs: `7` here, `semeval:train:7` there."""
     raw, converted = SEMEVAL / "raw" / raw_name, SEMEVAL / jsonl_name
-    if not raw.exists() or not converted.exists():
-        pytest.skip("the shared SemEval files are not present")
     loaded = load_instances(raw)
     expected = read_instances(converted)
     assert len(loaded) == len(expected) == count
