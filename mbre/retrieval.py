@@ -48,10 +48,9 @@ class RelationIndex:
         )
         return [(self.labels[i], float(score)) for i, score in pairs]
 
-    def route(self, instance: Instance, top_k: int | None = None) -> list[int]:
-        """Groups to ask, in order of their nearest relation; with `top_k`, only the groups that hold
-        the `top_k` nearest relations (fewer calls, some recall lost)."""
-        ranking = self.rank(instance)
+    def route(self, ranking: list[tuple[str, float]], top_k: int | None = None) -> list[int]:
+        """Groups to ask for a sentence's `rank`ing, in order of their nearest relation; with `top_k`,
+        only the groups that hold the `top_k` nearest relations (fewer calls, some recall lost)."""
         if top_k is not None:
             ranking = ranking[:top_k]
         order: list[int] = []

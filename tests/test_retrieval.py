@@ -17,7 +17,7 @@ def test_route_all_asks_every_group_nearest_first(semeval_schema, make_instance)
     grouping = group_relations(semeval_schema)
     index = RelationIndex(semeval_schema, grouping)
     inst = make_instance("The engine is a component of the car, a structured whole.", "engine", "car")
-    order = index.route(inst)
+    order = index.route(index.rank(inst))
     assert sorted(order) == list(range(grouping.k))
     assert order[0] == grouping.group_of(index.rank(inst)[0][0])
 
@@ -27,8 +27,8 @@ def test_route_top_k_asks_only_the_groups_of_the_nearest_relations(semeval_schem
     index = RelationIndex(semeval_schema, grouping)
     inst = make_instance("The letter conveys information about the war, its topic.", "letter", "war")
     nearest = [label for label, _ in index.rank(inst)[:2]]
-    assert set(index.route(inst, top_k=2)) == {grouping.group_of(label) for label in nearest}
-    assert len(index.route(inst, top_k=1)) == 1
+    assert set(index.route(index.rank(inst), top_k=2)) == {grouping.group_of(label) for label in nearest}
+    assert len(index.route(index.rank(inst), top_k=1)) == 1
 
 
 def test_ties_keep_schema_order(semeval_schema, make_instance):

@@ -25,9 +25,9 @@ def fan_out_extraction(
 
 
 def next_verification(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "decide"]:
-    """Loop over the candidate queue until a label is decided or the bound is reached."""
+    """Loop over the candidates until a label is decided or the bound is reached."""
     ctx = runtime.context
-    if not state.queue:
+    if len(state.verdicts) >= len(state.candidates):
         return "decide"
     if ctx.decision == "first" and state.verdicts and state.verdicts[-1].holds:
         return "decide"

@@ -27,10 +27,8 @@ class State(InputState):
     """The label groups to ask, in routing order; each gets one multi-class prompt."""
     extractions: Annotated[list[Extraction], operator.add] = field(default_factory=list)
     """One answer per asked group; parallel extraction nodes append here."""
-    queue: list[str] = field(default_factory=list)
-    """Candidate labels still waiting for binary verification, next first."""
     candidates: list[str] = field(default_factory=list)
-    """All candidate labels proposed for verification, in order."""
+    """Candidate labels for binary verification, in order; the next one is `candidates[len(verdicts)]`."""
     verdicts: Annotated[list[Verdict], operator.add] = field(default_factory=list)
     """Binary verdicts so far, in the order they were asked."""
     usage: Annotated[Usage, operator.add] = field(default_factory=Usage)

@@ -1,4 +1,4 @@
-"""Candidate node: turns the strategy's first step into the queue of labels to verify."""
+"""Candidate node: turns the strategy's first step into the labels to verify, in order."""
 
 from __future__ import annotations
 
@@ -19,4 +19,4 @@ def propose(state: State, runtime: Runtime[MbreContext]) -> dict:
         candidates = list(state.ranking)
     else:  # multiclass: its one answer is final
         candidates = []
-    return {"candidates": candidates, "queue": candidates}
+    return {"candidates": candidates}

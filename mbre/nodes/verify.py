@@ -1,4 +1,4 @@
-"""Binary verifier node: asks one yes/no question about the next candidate in the queue."""
+"""Binary verifier node: asks one yes/no question about the next candidate not yet verified."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mbre.schemas import Verdict
 
 def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict:
     ctx = runtime.context
-    label, rest = state.queue[0], state.queue[1:]
+    label = state.candidates[len(state.verdicts)]
     messages = verification_messages(inventory.schema, label, state.instance)
     answer = ask_yes_no(ctx.llm("verification"), messages, retries=ctx.parse_retries)
     parsed = answer.parsed
@@ -30,4 +30,4 @@ def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory)
     runtime.stream_writer(
         {"event": "llm", "node": "verify", "id": state.instance.id, "calls": answer.usage.calls}
     )
-    return {"queue": rest, "verdicts": [verdict], "usage": answer.usage}
+    return {"verdicts": [verdict], "usage": answer.usage}
