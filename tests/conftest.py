@@ -6,9 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from mbre.schemas import Instance, RelationSchema, RelationType, read_instances
+from mbre.schemas import Instance, Provenance, RelationSchema, RelationType, read_instances
 
 SEMEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2010_task8"
+
+#: Provenance for samples built by hand in tests.
+PROVENANCE = Provenance(
+    model="m",
+    strategy="mbre",
+    decision_policy="best",
+    epsilon=0.1,
+    prompt_hash="p",
+    schema_hash="s",
+    grouping_hash="g",
+    mbre_version="0",
+)
 
 
 @pytest.fixture(scope="session")

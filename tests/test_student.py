@@ -7,9 +7,9 @@ import random
 import time
 
 import pytest
-from conftest import SEMEVAL
+from conftest import PROVENANCE, SEMEVAL
 
-from mbre.schemas import Decision, Extraction, Instance, Provenance, Sample, read_instances
+from mbre.schemas import Decision, Extraction, Instance, Sample, read_instances
 from mbre.schemas.results import DecisionRule
 from mbre.student import TfidfStudent, gold_control, score_student, training_pairs
 
@@ -23,16 +23,6 @@ TRAIN_NOUNS = ["storm", "flood", "engine", "wheel", "virus", "fever", "roof", "h
 HELD_OUT_NOUNS = ["quake", "tsunami", "valve", "pump", "leak", "rust", "page", "book"]
 OPENINGS = ["", "Yesterday the", "The report says the", "In the end the"]
 CLOSINGS = [".", " again.", " last year.", ", experts said."]
-PROVENANCE = Provenance(
-    model="m",
-    strategy="mbre",
-    decision_policy="best",
-    epsilon=0.1,
-    prompt_hash="p",
-    schema_hash="s",
-    grouping_hash="g",
-    mbre_version="0",
-)
 
 
 def synthetic(nouns: list[str], n: int, seed: int) -> list[Instance]:

@@ -1,20 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import PROVENANCE
 
-from mbre.schemas import Decision, Instance, Provenance, Sample, Verdict
+from mbre.schemas import Decision, Instance, Sample, Verdict
 from mbre.sweep import epsilon_sweep
 
-PROVENANCE = Provenance(
-    model="m",
-    strategy="mbre",
-    decision_policy="best",
-    epsilon=0.1,
-    prompt_hash="p",
-    schema_hash="s",
-    grouping_hash="g",
-    mbre_version="0",
-)
 INSTANCE = Instance(
     id="x", text="a b", head={"name": "a", "start": 0, "end": 1}, tail={"name": "b", "start": 2, "end": 3}
 )
