@@ -1,31 +1,75 @@
 """A minimal OpenAI-compatible chat server on loopback, so the `openai:` provider path is exercised over
-real HTTP without leaving the machine. It answers from a scripted function and records every request."""
+real HTTP without leaving the machine. It answers from a scripted function and records every request.
+
+It can also misbehave on schedule, the way real endpoints do: `faults` maps a request's number (0-based,
+in arrival order) to a `Fault`, or is a function of (number, request body) returning one or None."""
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 # (messages, schema name) -> the JSON object to answer with, or a plain string for unparseable output
 Script = Callable[[list[dict[str, Any]], str], dict[str, Any] | str]
+
+FaultKind = Literal["rate_limited", "server_error", "reset", "stall", "malformed", "bad_request"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure.
+
+    - `rate_limited`: HTTP `status` (429) with `retry_after` / `retry_after_ms` headers when given;
+    - `server_error`: HTTP `status` (500, or e.g. 503);
+    - `reset`: the connection is reset without any response;
+    - `stall`: nothing is sent for `seconds` (longer than the client's timeout), then the connection closes;
+    - `malformed`: a 200 whose completion content is truncated JSON;
+    - `bad_request`: HTTP `status` (400) with an OpenAI-style error carrying `message`.
+    """
+
+    kind: FaultKind
+    status: int | None = None
+    retry_after: str | None = None
+    retry_after_ms: str | None = None
+    seconds: float = 5.0
+    message: str = "injected fault"
+
+
+_DEFAULT_STATUS = {"rate_limited": 429, "server_error": 500, "bad_request": 400}
+Faults = Mapping[int, Fault] | Callable[[int, dict[str, Any]], Fault | None]
 
 
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: Script):
+    def __init__(self, script: Script, faults: Faults | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script
+        self.faults = faults
         self.requests: list[dict[str, Any]] = []
+        self.injected: Counter[FaultKind] = Counter()
+        """Faults injected so far, by kind."""
         self.lock = threading.Lock()
+        self.closing = threading.Event()  # cuts stalls short when the server shuts down
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def fault_for(self, number: int, body: dict[str, Any]) -> Fault | None:
+        if self.faults is None:
+            return None
+        if callable(self.faults):
+            return self.faults(number, body)
+        return self.faults.get(number)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,9 +81,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with self.server.lock:
+            number = len(self.server.requests)
             self.server.requests.append(
                 {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
             )
+        fault = self.server.fault_for(number, body)
+        if fault is not None:
+            with self.server.lock:
+                self.server.injected[fault.kind] += 1
+                self.server.requests[number]["fault"] = fault.kind
+            if fault.kind != "malformed":
+                self._misbehave(fault)
+                return
         schema = body.get("response_format", {}).get("json_schema", {}).get("name", "")
         try:
             answer = self.server.script(body["messages"], schema)
@@ -47,41 +100,67 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(500, f"stub script failed: {exc!r}")
             return
         content = answer if isinstance(answer, str) else json.dumps(answer)
-        tokens = [{"token": ch, "logprob": -0.05, "bytes": None, "top_logprobs": []} for ch in content]
-        reply = {
-            "id": "chatcmpl-stub",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": content},
-                    "logprobs": {"content": tokens} if body.get("logprobs") else None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 50,
-                "completion_tokens": len(tokens),
-                "total_tokens": 50 + len(tokens),
-            },
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
+        if fault is not None:  # malformed: the JSON answer cut off mid-way
+            content = content[: max(1, len(content) // 2)]
+        self._send_json(200, _completion(body, content))
+
+    def _misbehave(self, fault: Fault) -> None:
+        if fault.kind == "reset":
+            # SO_LINGER 0: close() sends RST instead of FIN, as a crashed proxy or server would.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if fault.kind == "stall":
+            self.server.closing.wait(fault.seconds)
+            self.close_connection = True
+            return
+        status = fault.status or _DEFAULT_STATUS[fault.kind]
+        headers = {"retry-after": fault.retry_after, "retry-after-ms": fault.retry_after_ms}
+        error = {"message": fault.message, "type": fault.kind, "param": None, "code": None}
+        self._send_json(status, {"error": error}, {k: v for k, v in headers.items() if v is not None})
+
+    def _send_json(
+        self, status: int, payload: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
 
+def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+    """A chat completion of `content`, one token per character, each with probability exp(-0.05)."""
+    tokens = [{"token": ch, "logprob": -0.05, "bytes": None, "top_logprobs": []} for ch in content]
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+                "logprobs": {"content": tokens} if body.get("logprobs") else None,
+            }
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": len(tokens), "total_tokens": 50 + len(tokens)},
+    }
+
+
 @contextmanager
-def stub_server(script: Script) -> Iterator[StubServer]:
-    server = StubServer(script)
+def stub_server(script: Script, faults: Faults | None = None) -> Iterator[StubServer]:
+    server = StubServer(script, faults)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.closing.set()
         server.shutdown()
         server.server_close()

@@ -3,16 +3,23 @@ itself, any OpenAI-compatible server (vLLM, llama.cpp, LM Studio, Ollama's /v1) 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
+
+from mbre.llm.cache import SqliteLLMCache, llm_string
+from mbre.llm.ratelimit import shared_limiter
+from mbre.llm.retry import Retrier
 
 PROVIDERS = ("local", "openai")
 
@@ -23,7 +30,8 @@ class ProviderError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Everything that selects a model and its decoding: hashable, so built models are reused."""
+    """Everything that builds a chat model (model, decoding, cache, rate limits, retries): hashable, so
+    built models are reused."""
 
     spec: str = "local"
     base_url: str | None = None
@@ -33,6 +41,23 @@ class ModelSettings:
     logprobs: bool = True
     timeout: float = 120.0
     local_slots: int = 4
+    cache: bool = True
+    cache_path: str | None = None
+    requests_per_minute: float | None = None
+    tokens_per_minute: int | None = None
+    max_retries: int = 6
+    retry_base_seconds: float = 0.5
+    sample_index: int | None = None
+
+
+class MbreChatOpenAI(ChatOpenAI):
+    """ChatOpenAI with mbre's own counted retries (`retrier`, see `mbre.llm.retry`), and a cache key that
+    holds the output schema itself rather than its class name (see `mbre.llm.cache.llm_string`)."""
+
+    retrier: Retrier = Field(default_factory=Retrier, exclude=True)
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        return llm_string({"params": self._default_params, "stop": stop, "call": kwargs})
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -53,11 +78,14 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def chat_model(settings: ModelSettings) -> BaseChatModel:
     """Build (once per settings) the chat model; for `local`, start or reuse the embedded server."""
     provider, name = parse_spec(settings.spec)
+    endpoint: str | None = None
     if provider == "local":
-        from mbre.llm.local import DEFAULT_LOCAL_MODEL, local_server
+        from mbre.llm.local import DEFAULT_LOCAL_MODEL, embedded_model, local_server
 
         name = name or DEFAULT_LOCAL_MODEL
         base_url, api_key = local_server(name, slots=settings.local_slots).base_url, SecretStr("local")
+        # The server's port changes with every start: the weights themselves name this endpoint.
+        endpoint = f"embedded:{embedded_model(name).sha256}"
     else:
         base_url, api_key = settings.base_url, _api_key(settings)
     clients = {}
@@ -66,7 +94,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
             "http_client": httpx.Client(trust_env=False),
             "http_async_client": httpx.AsyncClient(trust_env=False),
         }
-    return ChatOpenAI(
+    model = MbreChatOpenAI(
         model=name,
         base_url=base_url,
         api_key=api_key,
@@ -76,9 +104,32 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         # Alternatives let a yes/no answer be measured against its opposite (see ask_yes_no).
         top_logprobs=5 if settings.logprobs else None,
         timeout=settings.timeout,
-        max_retries=2,
+        max_retries=0,  # every retry is mbre's own, counted and tunable
+        retrier=Retrier(max_retries=settings.max_retries, base_seconds=settings.retry_base_seconds),
         **clients,
     )
+    # Attached once the client has resolved where requests go (base_url, or the SDK's environment default).
+    endpoint = endpoint or str(model.root_client.base_url)
+    model.rate_limiter = shared_limiter(
+        provider,
+        endpoint,
+        name,
+        requests_per_minute=settings.requests_per_minute,
+        tokens_per_minute=settings.tokens_per_minute,
+    )
+    model.cache = _llm_cache(settings, provider, endpoint)
+    return model
+
+
+def _llm_cache(settings: ModelSettings, provider: str, endpoint: str) -> SqliteLLMCache | Literal[False]:
+    """The LLM-call cache of these settings; False (not None, which would consult langchain's global
+    cache) when caching is off, or when sampling at temperature > 0 without a `sample_index` to tell the
+    samples apart. The namespace keeps one model name at two endpoints apart; it is hashed, so nothing of
+    the endpoint's URL (which may carry credentials) reaches the file."""
+    if not settings.cache or (settings.temperature > 0 and settings.sample_index is None):
+        return False
+    where = json.dumps([provider, endpoint, settings.sample_index])
+    return SqliteLLMCache(settings.cache_path, namespace=hashlib.sha256(where.encode("utf-8")).hexdigest())
 
 
 def _is_loopback(url: str | None) -> bool:

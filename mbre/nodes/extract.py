@@ -34,6 +34,12 @@ def extract(task: ExtractionTask, runtime: Runtime[MbreContext], *, inventory: I
         error=answer.error,
     )
     runtime.stream_writer(
-        {"event": "llm", "node": "extract", "id": task.instance.id, "calls": answer.usage.calls}
+        {
+            "event": "llm",
+            "node": "extract",
+            "id": task.instance.id,
+            "calls": answer.usage.calls,
+            "usage": answer.usage.model_dump(),
+        }
     )
     return {"extractions": [extraction], "usage": answer.usage}

@@ -28,6 +28,12 @@ def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory)
         error=answer.error,
     )
     runtime.stream_writer(
-        {"event": "llm", "node": "verify", "id": state.instance.id, "calls": answer.usage.calls}
+        {
+            "event": "llm",
+            "node": "verify",
+            "id": state.instance.id,
+            "calls": answer.usage.calls,
+            "usage": answer.usage.model_dump(),
+        }
     )
     return {"verdicts": [verdict], "usage": answer.usage}

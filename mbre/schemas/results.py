@@ -4,26 +4,45 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from mbre.schemas.instances import Instance, Span
 
 
 class Usage(BaseModel):
-    """LLM cost of one step or of a whole sentence; added up by the graph's reducer."""
+    """LLM cost of one step or of a whole sentence; added up by the graph's reducer.
+
+    `calls` and the token counts are what the graph asked for, answers from the LLM-call cache included,
+    so they do not change when a run is repeated; what was billed is those less the cached part."""
 
     model_config = ConfigDict(frozen=True)
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_calls: int = 0
+    """Calls answered from the LLM-call cache: no request was sent."""
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
+    retries: int = 0
+    """Requests sent again after a transient error (rate limit, server error, connection, timeout)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt and completion tokens served from the cache, i.e. not spent."""
+        return self.cached_prompt_tokens + self.cached_completion_tokens
+
+    @property
+    def billed_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_prompt_tokens
+
+    @property
+    def billed_completion_tokens(self) -> int:
+        return self.completion_tokens - self.cached_completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            calls=self.calls + other.calls,
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-        )
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
 
 class Extraction(BaseModel):

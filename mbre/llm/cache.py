@@ -1,0 +1,171 @@
+"""A content-addressed LLM-call cache in SQLite, shared by runs, threads and processes.
+
+It is attached to the chat model (`ChatOpenAI(cache=...)`), so langchain-core consults it inside
+`BaseChatModel._generate_with_cache` (langchain-core 1.7): beneath `with_structured_output`, whose bound
+`response_format` is part of the call, and *before* the model's `rate_limiter` is acquired, which happens
+only on a miss ("Apply the rate limiter after checking the cache"). A hit therefore costs no request and
+no rate budget. (`.stream()` is different: it acquires the limiter and never reads the cache; mbre only
+invokes.) langchain-core zeroes `usage_metadata["total_cost"]` on a hit and keeps the token counts; this
+cache also marks each hit with `response_metadata["mbre_cache"] == "hit"`, so callers can tell.
+
+A key is the sha256 of the namespace (provider, endpoint, sample index: see `mbre.llm.providers`), the
+re-ask number, the serialised prompt and the `llm_string`. Values are the messages in langchain's stable
+`message_to_dict` form, so logprobs (in `response_metadata`), `usage_metadata` and the SDK's parsed answer
+(`additional_kwargs["parsed"]`, which `with_structured_output` reads) survive. Not `langchain_core.load`:
+its `loads` is a beta API that warns and needs an allowlist, and its `dumps` cannot serialise that parsed
+pydantic answer (it writes a "not_implemented" stub that `loads` then refuses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.caches import BaseCache
+from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
+from langchain_core.outputs import ChatGeneration, Generation
+from pydantic import BaseModel
+
+from mbre.llm.local import cache_dir
+
+#: What `response_metadata["mbre_cache"]` holds on a message served from the cache.
+HIT = "hit"
+#: How long a writer waits for another connection's lock before giving up (seconds).
+BUSY_SECONDS = 30.0
+
+_reask: ContextVar[int] = ContextVar("mbre_cache_reask", default=0)
+
+
+def default_cache_path() -> Path:
+    """`llm-cache.sqlite` in mbre's cache directory ($MBRE_CACHE_DIR, $XDG_CACHE_HOME/mbre, ~/.cache/mbre)."""
+    return cache_dir() / "llm-cache.sqlite"
+
+
+def llm_string(request: Mapping[str, Any]) -> str:
+    """The model half of a key: the request's parameters besides the messages, as canonical JSON.
+
+    langchain-core's own `llm_string` is deterministic across processes but names a pydantic output
+    schema by its class only (`<class 'mbre.schemas.answers.GroupAnswer'>` for every group's enum), and it
+    holds the base URL, whose port changes with every embedded server. Here the schema's JSON replaces the
+    class, and the endpoint is left to the cache's namespace."""
+    return json.dumps(request, sort_keys=True, ensure_ascii=False, default=_schema_json)
+
+
+def _schema_json(value: object) -> object:
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return {"pydantic": value.__name__, "json_schema": value.model_json_schema()}
+    raise TypeError(f"the LLM-call cache cannot key a request on {value!r}")  # never collide silently
+
+
+@contextmanager
+def reask(number: int) -> Iterator[None]:
+    """Key the `number`-th re-ask of a prompt apart from the first ask: an unparseable answer, once
+    cached, must not answer its own re-ask (now, or in every later run)."""
+    token = _reask.set(number)
+    try:
+        yield
+    finally:
+        _reask.reset(token)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    hits: int
+    misses: int
+
+
+class SqliteLLMCache(BaseCache):
+    """A langchain `BaseCache` in one SQLite file; entries of other namespaces share the file untouched.
+
+    Safe under concurrent writers: WAL journal (readers never block the writer), a busy timeout for
+    writers from other processes, one connection per thread, and `INSERT OR REPLACE` (two processes that
+    race on one key store the same kind of answer; the last one wins)."""
+
+    def __init__(self, path: str | Path | None = None, *, namespace: str = "") -> None:
+        self.path = Path(path).expanduser() if path is not None else default_cache_path()
+        self.namespace = namespace
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+
+    def key(self, prompt: str, llm_string: str) -> str:
+        """sha256 of the namespace, re-ask number, prompt and llm_string, JSON-encoded so that no two
+        different tuples can run together into one key."""
+        material = json.dumps([self.namespace, _reask.get(), prompt, llm_string], ensure_ascii=False)
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit: each INSERT is its own transaction, durable once it returns (a killed run
+            # keeps every answer it was given).
+            connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, namespace TEXT NOT NULL, "
+                "generations TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._local.connection = connection
+        return connection
+
+    def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
+        row = (
+            self._connection()
+            .execute("SELECT generations FROM llm_cache WHERE key = ?", (self.key(prompt, llm_string),))
+            .fetchone()
+        )
+        with self._lock:
+            if row is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+        if row is None:
+            return None
+        generations: list[Generation] = []
+        for stored in json.loads(row[0]):  # freshly loaded: marking them cannot touch a stored value
+            (message,) = messages_from_dict([stored["message"]])
+            message.response_metadata["mbre_cache"] = HIT
+            generations.append(ChatGeneration(message=message, generation_info=stored["generation_info"]))
+        return generations
+
+    def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        stored = [
+            {"message": message_to_dict(generation.message), "generation_info": generation.generation_info}
+            for generation in return_val
+            if isinstance(generation, ChatGeneration)  # chat models only produce these
+        ]
+        self._connection().execute(
+            "INSERT OR REPLACE INTO llm_cache (key, namespace, generations, created) VALUES (?, ?, ?, ?)",
+            (
+                self.key(prompt, llm_string),
+                self.namespace,
+                json.dumps(stored, ensure_ascii=False),
+                time.time(),
+            ),
+        )
+
+    def clear(self, **kwargs: Any) -> None:
+        """Forget this namespace's entries; other models' entries in the same file stay."""
+        self._connection().execute("DELETE FROM llm_cache WHERE namespace = ?", (self.namespace,))
+
+    def stats(self) -> CacheStats:
+        """Lookups of this cache object so far (this process only)."""
+        with self._lock:
+            return CacheStats(hits=self._hits, misses=self._misses)
+
+
+def is_cache_hit(message: AIMessage | None) -> bool:
+    """Whether the message was served from an `SqliteLLMCache` rather than by the provider."""
+    return message is not None and (message.response_metadata or {}).get("mbre_cache") == HIT
