@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 
 quickstart: install
 	$(VENV)/bin/mbre discover --relations examples/relations.json --input examples/sentences.jsonl \
-		--out samples.jsonl
+		--run-dir runs/quickstart
 
 test: install
 	$(VENV)/bin/ruff check mbre tests examples bench

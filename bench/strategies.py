@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="mbre,multiclass,binary")
     parser.add_argument("--model", default="local")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--out-dir", type=Path, default=None, help="keep the samples of each strategy here")
+    parser.add_argument("--out-dir", type=Path, default=None, help="keep a run directory per strategy here")
     args = parser.parse_args()
 
     inventory = Inventory.build(RelationSchema.from_file(args.data / "relations.json"))
@@ -59,9 +59,9 @@ def main() -> None:
     for strategy in args.strategies.split(","):
         ctx = load_context(model=args.model, strategy=strategy)
         ctx.llm("extraction")  # start the server outside the timed run
-        out = out_dir / f"{strategy}.jsonl"
-        summary = discover(inventory, sample, ctx, out, concurrency=args.concurrency)
-        samples = [json.loads(line) for line in out.read_text().splitlines()]
+        run_dir = out_dir / strategy
+        summary = discover(inventory, sample, ctx, run_dir, fresh=True, concurrency=args.concurrency)
+        samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
         correct = sum(s["relation"] == s["gold"] for s in samples)
         n = max(summary.sentences, 1)
         table.add_row(
@@ -73,7 +73,7 @@ def main() -> None:
             f"{correct / n:.2%}",
             str(summary.abstained),
         )
-        Console().print(f"{strategy}: done, samples in {out}")
+        Console().print(f"{strategy}: done, samples in {run_dir}")
     Console(width=140).print(table)
 
 

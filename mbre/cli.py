@@ -1,8 +1,7 @@
-"""The `mbre` command: `mbre group` shows the relation groups, `mbre discover` labels a file."""
+"""The `mbre` command: `group` shows the relation groups, `plan` prices a corpus, `discover` labels it."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,14 +10,33 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mbre.budget import cost_usd, parse_budget
+from mbre.cli_options import (
+    BaseUrlOpt,
+    ConfigOpt,
+    GroupingOpt,
+    InputOpt,
+    ModelOpt,
+    NoRelationOpt,
+    OnBadInputOpt,
+    RelationsOpt,
+    RouteTopKOpt,
+    StrategyOpt,
+    console,
+    fail,
+    load_inventory,
+    read_input,
+)
 from mbre.config import load_context
-from mbre.discover import Summary, discover
-from mbre.graph.context import DecisionPolicy, MbreContext, Strategy
-from mbre.grouping import Grouping, group_relations
+from mbre.discover import CHARS_PER_TOKEN, Summary, discover
+from mbre.evaluation_cli import evaluate_command, student_command
+from mbre.graph.context import DecisionPolicy, MbreContext
 from mbre.inventory import Inventory
 from mbre.llm.local import LocalModelError
 from mbre.llm.providers import ProviderError
-from mbre.schemas import InputError, Instance, RelationSchema, read_instances
+from mbre.plan import plan as plan_cost
+from mbre.runs import RunDir, RunMismatchError
+from mbre.schemas import InputError, Instance, Usage
 from mbre.tracing import JsonlTracer
 
 app = typer.Typer(
@@ -26,29 +44,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
-
-RelationsOpt = Annotated[
-    Path, typer.Option("--relations", help="Relation schema (JSON).", show_default=False)
-]
-NoRelationOpt = Annotated[
-    str | None, typer.Option("--no-relation", help="The no-relation label, if the schema marks none.")
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
-
-
-def _load_inventory(
-    relations: Path, no_relation: str | None, k: int | None, refine: bool, grouping_file: Path | None
-) -> Inventory:
-    schema = RelationSchema.from_file(relations, no_relation=no_relation)
-    grouping = (
-        Grouping.load(grouping_file, schema) if grouping_file else group_relations(schema, k, refine=refine)
-    )
-    return Inventory.build(schema, grouping)
 
 
 @app.command()
@@ -61,9 +56,9 @@ def group(
 ) -> None:
     """Split the relation labels into groups of mutually dissimilar relations and print them."""
     try:
-        inventory = _load_inventory(relations, no_relation, k, refine, None)
+        inventory = load_inventory(relations, no_relation, k, refine, None)
     except (InputError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     grouping = inventory.grouping
     table = Table(title=f"{len(inventory.schema.labels)} labels in {grouping.k} groups")
     table.add_column("group", justify="right")
@@ -80,39 +75,43 @@ def group(
 @app.command("discover")
 def discover_command(
     relations: RelationsOpt,
-    input: Annotated[Path, typer.Option("--input", help="Sentences (JSON Lines).", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Where to write the samples (JSON Lines).")] = Path(
-        "samples.jsonl"
-    ),
-    config: Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")
-    ] = None,
-    strategy: Annotated[
-        Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")
-    ] = None,
+    input: InputOpt,
+    run_dir: Annotated[
+        Path,
+        typer.Option(help="Run directory: manifest, samples.jsonl, failures.jsonl; re-running resumes it."),
+    ] = Path("runs/latest"),
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    strategy: StrategyOpt = None,
     decision: Annotated[DecisionPolicy | None, typer.Option(help="best (the paper) or first.")] = None,
     epsilon: Annotated[
         float | None, typer.Option(help="Keep verified labels with confidence >= 1 - epsilon.")
     ] = None,
-    route_top_k: Annotated[
-        int | None, typer.Option(help="Ask only the groups of the k nearest relations.")
-    ] = None,
+    route_top_k: RouteTopKOpt = None,
     concurrency: Annotated[int, typer.Option(help="Sentences in flight at once.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Label only the first N sentences.")] = None,
-    grouping: Annotated[Path | None, typer.Option(help="Use a saved grouping artifact.")] = None,
+    grouping: GroupingOpt = None,
     no_relation: NoRelationOpt = None,
+    on_bad_input: OnBadInputOpt = "fail",
+    fresh: Annotated[
+        bool, typer.Option(help="Start the run directory over (earlier results are moved aside).")
+    ] = False,
+    retry_failed: Annotated[bool, typer.Option(help="Take the sentences that failed before again.")] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Stop cleanly once this is spent: tokens (200000, 200k) or money (5usd)."),
+    ] = None,
     trace: Annotated[
         Path | None, typer.Option(help="Write a JSON Lines trace of every node and LLM call.")
     ] = None,
 ) -> None:
-    """Label every sentence of --input and write one sample per sentence, with confidence and provenance."""
+    """Label every sentence of --input into --run-dir: one sample per sentence, with confidence and
+    provenance. Re-running the same command resumes where it stopped."""
     try:
-        inventory = _load_inventory(relations, no_relation, None, True, grouping)
-        instances = read_instances(input)[:limit]
+        inventory = load_inventory(relations, no_relation, None, True, grouping)
+        instances, bad = read_input(input, on_bad_input)
+        instances = instances[:limit]
         ctx = load_context(
             config,
             model=model,
@@ -122,85 +121,194 @@ def discover_command(
             epsilon=epsilon,
             route_top_k=route_top_k,
         )
+        spend = parse_budget(budget, ctx) if budget else None
         with console.status(f"preparing {ctx.model} ..."):
             # Build the models (and start the embedded server) before the progress clock starts.
             ctx.llm("extraction")
             ctx.llm("verification")
-    except (InputError, ProviderError, LocalModelError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-
-    tracer = JsonlTracer(trace) if trace else None
-    try:
-        summary = _run_with_progress(inventory, instances, ctx, out, concurrency, tracer)
-    finally:
-        if tracer is not None:
-            tracer.close()
-    _print_summary(summary, out, ctx)
+        tracer = JsonlTracer(trace) if trace else None
+        try:
+            summary = _run_with_progress(
+                inventory,
+                instances,
+                ctx,
+                run_dir,
+                tracer,
+                input_file=input,
+                concurrency=concurrency,
+                retry_failed=retry_failed,
+                fresh=fresh,
+                budget=spend,
+                quarantined=bad,
+            )
+        finally:
+            if tracer is not None:
+                tracer.close()
+    except (InputError, ProviderError, LocalModelError, RunMismatchError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    _print_summary(summary, RunDir(run_dir), ctx)
     if summary.failed:
         for sentence, error in list(summary.failed.items())[:10]:
             console.print(f"[red]failed[/] {sentence}: {error}", highlight=False)
+        console.print(f"take them again with: mbre discover ... --run-dir {run_dir} --retry-failed")
         raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    relations: RelationsOpt,
+    input: InputOpt,
+    config: ConfigOpt = None,
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies to price.")] = (
+        "mbre,multiclass,binary"
+    ),
+    route_top_k: RouteTopKOpt = None,
+    grouping: GroupingOpt = None,
+    no_relation: NoRelationOpt = None,
+    on_bad_input: OnBadInputOpt = "fail",
+) -> None:
+    """Estimate LLM calls and tokens (and money, with a price table) for --input, without any LLM call."""
+    try:
+        inventory = load_inventory(relations, no_relation, None, True, grouping)
+        instances, _ = read_input(input, on_bad_input)
+        contexts = [
+            load_context(config, strategy=name, route_top_k=route_top_k) for name in strategies.split(",")
+        ]
+    except (InputError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    table = Table(
+        title=f"plan for {len(instances)} sentences of {input} (tokens ~{CHARS_PER_TOKEN} chars each)"
+    )
+    for column in ("strategy", "LLM calls", "calls/sentence", "prompt tokens", "completion tokens", "cost"):
+        table.add_column(column, justify="right")
+    for ctx in contexts:
+        row = plan_cost(inventory, instances, ctx)
+        n = max(row.sentences, 1)
+        costs = [
+            cost_usd(Usage(prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens), ctx)
+            for c in (row.low, row.high)
+        ]
+        table.add_row(
+            row.strategy,
+            _span(row.low.calls, row.high.calls),
+            _span(row.low.calls / n, row.high.calls / n, ".2f"),
+            _span(row.low.prompt_tokens, row.high.prompt_tokens),
+            _span(row.low.completion_tokens, row.high.completion_tokens),
+            "-" if costs[0] is None else _span(costs[0], costs[1], ".2f", "$"),
+        )
+    Console().print(table)
+
+
+def _span(low: float, high: float, fmt: str = ",.0f", unit: str = "") -> str:
+    if f"{low:{fmt}}" == f"{high:{fmt}}":
+        return f"{unit}{low:{fmt}}"
+    return f"{unit}{low:{fmt}} .. {unit}{high:{fmt}}"
 
 
 def _run_with_progress(
     inventory: Inventory,
     instances: list[Instance],
     ctx: MbreContext,
-    out: Path,
-    concurrency: int,
+    run_dir: Path,
     tracer: JsonlTracer | None,
+    **options: Any,
 ) -> Summary:
-    counts = {"labels": 0, "calls": 0}
-    lock = threading.Lock()
+    """`discover` with a live bar: sentences, labels, LLM calls and tokens (billed and cached)."""
+    counts = Usage()
+    labels = 0
     no_relation = inventory.schema.no_relation_label
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("labels {task.fields[labels]}  LLM calls {task.fields[calls]}"),
+        TextColumn("{task.fields[status]}"),
         TimeRemainingColumn(),
         console=console,
     )
+
+    def status() -> str:
+        return (
+            f"labels {labels}  LLM calls {counts.calls} (cached {counts.cached_calls})  "
+            f"tokens {counts.prompt_tokens}+{counts.completion_tokens}"
+        )
+
     with progress:
-        task = progress.add_task("sentences", total=len(instances), labels=0, calls=0)
+        task = progress.add_task("sentences", total=len(instances), status=status())
 
         def on_event(event: dict[str, Any]) -> None:
-            with lock:
-                if event["event"] == "llm":
-                    counts["calls"] += event["calls"]
-                elif event["event"] == "decided" and event["label"] not in (None, no_relation):
-                    counts["labels"] += 1
-                advance = 1 if event["event"] in ("decided", "failed") else 0
-                progress.update(task, advance=advance, **counts)
+            nonlocal counts, labels
+            kind = event["event"]
+            if kind == "llm":
+                counts = counts + Usage.model_validate(event["usage"])
+            elif kind == "decided" and event["label"] not in (None, no_relation):
+                labels += 1
+            elif kind == "stopping":
+                progress.console.print(f"[yellow]stopping:[/] {event['reason']}", highlight=False)
+            advance = 1 if kind in ("decided", "failed", "refused") else 0
+            progress.update(task, advance=advance, status=status())
 
-        return discover(
+        summary = discover(
             inventory,
             instances,
             ctx,
-            out,
-            concurrency=concurrency,
+            run_dir,
             on_event=on_event,
             callbacks=[tracer] if tracer else [],
+            **options,
         )
+        progress.update(task, completed=summary.resumed + summary.sentences + len(summary.failed))
+        return summary
 
 
-def _print_summary(summary: Summary, out: Path, ctx: MbreContext) -> None:
+def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
     table = Table(title=f"mbre discover ({ctx.strategy}, {ctx.model})")
     table.add_column("")
     table.add_column("value", justify="right")
     n = max(summary.sentences, 1)
+    usage = summary.usage
     rows = [
-        ("sentences", summary.sentences),
-        ("with a relation", summary.labelled),
-        ("no relation", summary.no_relation),
-        ("abstained", summary.abstained),
+        ("sentences labelled now", summary.sentences),
+        ("  with a relation", summary.labelled),
+        ("  no relation", summary.no_relation),
+        ("  abstained", summary.abstained),
+        ("finished earlier (resumed)", summary.resumed),
         ("failed", len(summary.failed)),
-        ("LLM calls", summary.usage.calls),
-        ("LLM calls / sentence", f"{summary.usage.calls / n:.2f}"),
-        ("prompt / completion tokens", f"{summary.usage.prompt_tokens} / {summary.usage.completion_tokens}"),
+        ("bad input lines (quarantined)", summary.quarantined),
+        ("too long for the model", summary.refused),
+        ("LLM calls (per sentence)", f"{usage.calls} ({usage.calls / n:.2f})"),
+        ("  answered from cache", _share(usage.cached_calls, usage.calls)),
+        ("  retried (transient errors)", usage.retries),
+    ]
+    for stage, stage_usage in sorted(summary.stages.items()):
+        rows.append((f"  {stage}: calls, prompt + completion tokens", _tokens_row(stage_usage)))
+    rows += [
+        ("tokens: prompt + completion", f"{usage.prompt_tokens} + {usage.completion_tokens}"),
+        (
+            "tokens billed (not from cache)",
+            f"{usage.billed_prompt_tokens} + {usage.billed_completion_tokens}",
+        ),
         ("seconds / sentence", f"{summary.seconds / n:.2f}"),
     ]
+    cost = cost_usd(usage, ctx)
+    if cost is not None:
+        rows.append(("cost (price table)", f"${cost:.4f}"))
+    if summary.stopped:
+        rows.append(("stopped early", summary.stopped))
     for name, value in rows:
         table.add_row(name, str(value))
     Console().print(table)
-    console.print(f"samples written to {out}")
+    console.print(f"samples in {run.samples_file}")
+    if summary.quarantined or summary.refused:
+        console.print(f"refused input lines in {run.quarantine_file}")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} ({part / whole:.0%})" if whole else str(part)
+
+
+def _tokens_row(usage: Usage) -> str:
+    return f"{usage.calls}, {usage.prompt_tokens} + {usage.completion_tokens}"
+
+
+app.command("evaluate")(evaluate_command)
+app.command("student")(student_command)

@@ -77,3 +77,9 @@ def make_instance():
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def private_llm_cache(tmp_path_factory, monkeypatch):
+    """Commands under test keep their LLM-call cache to themselves, never the user's shared one."""
+    monkeypatch.setenv("MBRE_CACHE_PATH", str(tmp_path_factory.mktemp("llm-cache") / "cache.sqlite"))

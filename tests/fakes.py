@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,13 +86,6 @@ def _logprobs(reply: Reply) -> dict[str, Any]:
     return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
 
 
-def _text_logprobs(word: str, rest: str, reply: Reply) -> dict[str, Any]:
-    if reply.probability is None:
-        return {}
-    tokens = [(word, math.log(reply.probability)), (rest, 0.0)]
-    return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
-
-
 def text_of(messages: list[BaseMessage] | list[dict[str, Any]]) -> str:
     return "\n".join(str(m["content"] if isinstance(m, dict) else m.content) for m in messages)
 
@@ -110,3 +104,18 @@ def asked_label(prompt: str, schema: RelationSchema, instance: Instance) -> str:
         if claim(r.description, instance.head.name, instance.tail.name) in prompt
     ]
     return label
+
+
+def gold_script(schema: RelationSchema, instances: list[Instance]):
+    """For the HTTP stub: answer like a perfect model, the gold label of the sentence when offered and
+    yes only for it."""
+
+    def script(messages, schema_name: str):
+        prompt = text_of(messages)
+        instance = instance_in(prompt, instances)
+        if schema_name == "GroupAnswer":
+            offered = re.findall(r"^- (\S+): ", messages[0]["content"], flags=re.MULTILINE)
+            return {"label": instance.relation if instance.relation in offered else "none"}
+        return "Yes, it says so." if asked_label(prompt, schema, instance) == instance.relation else "No."
+
+    return script

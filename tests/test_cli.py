@@ -8,36 +8,22 @@ from pathlib import Path
 
 import pytest
 from conftest import SEMEVAL
-from fakes import asked_label, instance_in, text_of
+from fakes import gold_script
 from openai_stub import stub_server
 from typer.testing import CliRunner
 
 from mbre.cli import app
-from mbre.schemas import Instance, RelationSchema, read_instances
+from mbre.schemas import RelationSchema, read_instances
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SECRET = "sk-test-do-not-leak-4242"
 runner = CliRunner()
 
 
-def gold_script(schema: RelationSchema, instances: list[Instance]):
-    """Answer like a perfect model: the gold label of the sentence when offered, yes only for it."""
-
-    def script(messages, schema_name: str):
-        prompt = text_of(messages)
-        instance = instance_in(prompt, instances)
-        if schema_name == "GroupAnswer":
-            offered = re.findall(r"^- (\S+): ", messages[0]["content"], flags=re.MULTILINE)
-            return {"label": instance.relation if instance.relation in offered else "none"}
-        return "Yes, it says so." if asked_label(prompt, schema, instance) == instance.relation else "No."
-
-    return script
-
-
-def discover(input: Path, out: Path, model: str, *extra: str):
+def discover(input: Path, run_dir: Path, model: str, *extra: str):
     """Run `mbre discover` on the example schema in-process."""
     args = ["discover", "--relations", str(EXAMPLES / "relations.json"), "--input", str(input)]
-    return runner.invoke(app, [*args, "--out", str(out), "--model", model, *extra])
+    return runner.invoke(app, [*args, "--run-dir", str(run_dir), "--model", model, *extra])
 
 
 def test_group_prints_the_groups_and_saves_the_artifact(tmp_path):
@@ -52,11 +38,12 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
     sentences = read_instances(EXAMPLES / "sentences.jsonl")
     schema = RelationSchema.from_file(EXAMPLES / "relations.json")
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    out, trace = tmp_path / "samples.jsonl", tmp_path / "trace.jsonl"
+    run_dir, trace = tmp_path / "run", tmp_path / "trace.jsonl"
+    out = run_dir / "samples.jsonl"
     with stub_server(gold_script(schema, sentences)) as server:
         result = discover(
             EXAMPLES / "sentences.jsonl",
-            out,
+            run_dir,
             "openai:stub-model",
             "--base-url",
             server.base_url,
@@ -89,9 +76,9 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
         "verify",
         "decide",
     }
-    for text in (trace.read_text(), out.read_text(), result.output):
+    for text in (trace.read_text(), out.read_text(), (run_dir / "manifest.json").read_text(), result.output):
         assert SECRET not in text
-    assert re.search(r"sentences\s+│\s+21", result.output)
+    assert re.search(r"sentences labelled now\s+│\s+21", result.output)
 
 
 def test_discover_refuses_bad_input_before_any_call(tmp_path):
@@ -99,7 +86,7 @@ def test_discover_refuses_bad_input_before_any_call(tmp_path):
     good = (EXAMPLES / "sentences.jsonl").read_text().splitlines()[0]
     bad.write_text(good + "\n" + good.replace('"start": ', '"start": 1') + "\n")
     with stub_server(lambda messages, schema: pytest.fail("no LLM call may happen")) as server:
-        result = discover(bad, tmp_path / "o.jsonl", "openai:m", "--base-url", server.base_url)
+        result = discover(bad, tmp_path / "run", "openai:m", "--base-url", server.base_url)
     assert result.exit_code == 2
     assert f"{bad}:2: field 'head'" in " ".join(result.output.split())
     assert not server.requests
@@ -108,12 +95,24 @@ def test_discover_refuses_bad_input_before_any_call(tmp_path):
 def test_help_lists_the_commands_and_options():
     result = runner.invoke(app, ["discover", "--help"])
     assert result.exit_code == 0
-    for option in ("--relations", "--input", "--model", "--strategy", "--trace", "--route-top-k"):
+    for option in (
+        "--relations",
+        "--input",
+        "--run-dir",
+        "--model",
+        "--strategy",
+        "--trace",
+        "--route-top-k",
+        "--fresh",
+        "--retry-failed",
+        "--budget",
+        "--on-bad-input",
+    ):
         assert option in result.output
 
 
 def test_unknown_embedded_model_is_a_clear_error(tmp_path):
-    result = discover(EXAMPLES / "sentences.jsonl", tmp_path / "o.jsonl", "local:llama-70b")
+    result = discover(EXAMPLES / "sentences.jsonl", tmp_path / "run", "local:llama-70b")
     assert result.exit_code == 2
     assert "unknown embedded model 'llama-70b': known models are" in " ".join(result.output.split())
-    assert not (tmp_path / "o.jsonl").exists()
+    assert not (tmp_path / "run").exists()

@@ -41,8 +41,9 @@ def test_graph_on_semeval_sentences_with_the_real_model(semeval_schema, semeval_
 
 
 def test_cli_discover_on_the_examples_with_the_embedded_model(tmp_path):
-    out, trace = tmp_path / "samples.jsonl", tmp_path / "trace.jsonl"
+    run_dir, trace = tmp_path / "run", tmp_path / "trace.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["MBRE_CACHE_PATH"] = str(tmp_path / "cache.sqlite")  # a real model run, not cached answers
     result = subprocess.run(
         [
             sys.executable,
@@ -53,8 +54,8 @@ def test_cli_discover_on_the_examples_with_the_embedded_model(tmp_path):
             "examples/relations.json",
             "--input",
             "examples/sentences.jsonl",
-            "--out",
-            str(out),
+            "--run-dir",
+            str(run_dir),
             "--limit",
             "3",
             "--trace",
@@ -67,7 +68,7 @@ def test_cli_discover_on_the_examples_with_the_embedded_model(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    samples = [json.loads(line) for line in out.read_text().splitlines()]
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert sorted(s["id"] for s in samples) == ["ex-01", "ex-02", "ex-03"]
     labels = {r["relation"] for r in json.loads((ROOT / "examples/relations.json").read_text())}
     for sample in samples:
@@ -75,4 +76,4 @@ def test_cli_discover_on_the_examples_with_the_embedded_model(tmp_path):
         assert sample["provenance"]["model"] == "local" and sample["provenance"]["strategy"] == "mbre"
     llm_records = [r for r in map(json.loads, trace.read_text().splitlines()) if r["type"] == "llm"]
     assert len(llm_records) == sum(s["decision"]["usage"]["calls"] for s in samples)
-    assert "samples written to" in result.stderr
+    assert f"samples in {run_dir / 'samples.jsonl'}" in " ".join(result.stderr.split())

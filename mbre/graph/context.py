@@ -12,6 +12,7 @@ from mbre.llm.providers import ModelSettings, chat_model
 Strategy = Literal["mbre", "multiclass", "binary"]
 DecisionPolicy = Literal["best", "first"]
 Role = Literal["extraction", "verification"]
+BadInputPolicy = Literal["fail", "skip"]
 
 
 @dataclass(kw_only=True)
@@ -35,6 +36,26 @@ class MbreContext:
     timeout: float = 120.0
     local_slots: int = 4
     """Parallel slots of the embedded server: how many calls it decodes at once."""
+    cache: bool = True
+    """Answer repeated LLM calls (same prompt, model, endpoint, decoding and output schema) from the
+    LLM-call cache, so a repeated or resumed run costs nothing for what it already asked."""
+    cache_path: str | None = None
+    """SQLite file of the LLM-call cache; None: `llm-cache.sqlite` in `$MBRE_CACHE_DIR` (default
+    `~/.cache/mbre`), shared by every run."""
+    requests_per_minute: float | None = None
+    """At most this many requests a minute to one model at one endpoint, over all nodes and sentences;
+    None: no limit. Cache hits are not requests."""
+    tokens_per_minute: int | None = None
+    """At most this many prompt + completion tokens a minute to one model at one endpoint; None: no limit."""
+    max_retries: int = 6
+    """How often a call is sent again after a transient error (rate limit, 5xx, timeout, lost connection)
+    before its sentence fails."""
+    retry_base_seconds: float = 0.5
+    """First backoff wait before a retry, doubled each time up to 30 s; a `Retry-After` from the provider
+    wins."""
+    sample_index: int | None = None
+    """At temperature > 0 the cache is off, since each call should sample anew; set an index to cache
+    each of several samples under its own key (sample 0, 1, ...)."""
 
     strategy: Strategy = "mbre"
     """`mbre` (the paper), or the baselines `multiclass` (one prompt, all labels) and `binary` (one
@@ -49,12 +70,27 @@ class MbreContext:
     """Bound of the verification loop; None: as many as there are candidates."""
     parse_retries: int = 1
     """How often an unparseable answer is re-asked before it is recorded as an abstention."""
+    context_tokens: int | None = None
+    """The model's context window, for refusing sentences that cannot fit; None: the embedded server's
+    per-slot context for `local`, no check for other providers."""
+    price_prompt_per_million: float | None = None
+    """USD per million billed prompt tokens: with the completion price, enables money budgets and costs."""
+    price_completion_per_million: float | None = None
     chat_model: BaseChatModel | None = field(default=None, repr=False)
     """A ready chat model that replaces `model` for every role (tests, custom providers)."""
 
     def model_name(self, role: Role) -> str:
         specific = self.extraction_model if role == "extraction" else self.verification_model
         return specific or self.model
+
+    def context_window(self) -> int | None:
+        if self.context_tokens is not None or self.chat_model is not None:
+            return self.context_tokens
+        if self.model.partition(":")[0] == "local":
+            from mbre.llm.local import CTX_PER_SLOT
+
+            return CTX_PER_SLOT
+        return None
 
     def llm(self, role: Role) -> BaseChatModel:
         """The chat model for a role, built once per distinct setting and reused across sentences."""

@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
+#: Context tokens of each server slot: the most one call can hold, prompt and answer together.
+CTX_PER_SLOT = 4096
 
 _LLAMA_BUILD_ENV = 'CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2'
 
@@ -236,7 +238,7 @@ class LocalServer:
         model: str = DEFAULT_LOCAL_MODEL,
         *,
         slots: int = 4,
-        ctx_per_slot: int = 4096,
+        ctx_per_slot: int = CTX_PER_SLOT,
         threads: int | None = None,
         startup_timeout: float = 180.0,
     ) -> None:
@@ -382,7 +384,7 @@ _servers_lock = threading.Lock()
 
 
 def local_server(
-    model: str = DEFAULT_LOCAL_MODEL, *, slots: int = 4, ctx_per_slot: int = 4096
+    model: str = DEFAULT_LOCAL_MODEL, *, slots: int = 4, ctx_per_slot: int = CTX_PER_SLOT
 ) -> LocalServer:
     """The process-wide server for these arguments: started on first use, reused (or restarted) after."""
     key = (model, slots, ctx_per_slot)

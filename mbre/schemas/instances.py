@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -73,8 +73,13 @@ def parse_instance(record: object, *, source: str, line: int) -> Instance:
         raise InputError(source, first["msg"], line=line, field=pydantic_field(first["loc"])) from exc
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
-    """Yield (line number, decoded record) for each non-blank line; a BOM is tolerated."""
+#: Receives each bad line instead of stopping the read (`--on-bad-input skip`).
+OnBadLine = Callable[[InputError], None]
+
+
+def iter_jsonl(path: str | Path, on_bad: OnBadLine | None = None) -> Iterator[tuple[int, object]]:
+    """Yield (line number, decoded record) for each non-blank line; a BOM is tolerated. A line that is
+    not UTF-8 or not JSON raises, or goes to `on_bad` and is skipped."""
     source = str(path)
     try:
         data = Path(path).read_bytes()
@@ -83,32 +88,51 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
     for number, raw in enumerate(data.splitlines(), start=1):
         try:
             text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number
+                ) from exc
         except UnicodeDecodeError as exc:
-            raise InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number) from exc
-        if not text.strip():
+            error = InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number)
+            if on_bad is None:
+                raise error from exc
+            on_bad(error)
             continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number) from exc
+        except InputError as error:
+            if on_bad is None:
+                raise
+            on_bad(error)
+            continue
+        yield number, record
 
 
-def read_instances(path: str | Path) -> list[Instance]:
-    """Read and validate a whole JSON Lines file before any LLM call; ids must be unique."""
+def read_instances(path: str | Path, on_bad: OnBadLine | None = None) -> list[Instance]:
+    """Read and validate a whole JSON Lines file before any LLM call; ids must be unique. Without
+    `on_bad` the first bad line stops the read; with it, bad lines are reported and skipped."""
     source = str(path)
     instances: list[Instance] = []
     seen: dict[str, int] = {}
-    for number, record in iter_jsonl(path):
-        instance = parse_instance(record, source=source, line=number)
-        if instance.id in seen:
-            raise InputError(
-                source,
-                f"duplicate id {instance.id!r} (first on line {seen[instance.id]})",
-                line=number,
-                field="id",
-            )
+    for number, record in iter_jsonl(path, on_bad):
+        try:
+            instance = parse_instance(record, source=source, line=number)
+            if instance.id in seen:
+                raise InputError(
+                    source,
+                    f"duplicate id {instance.id!r} (first on line {seen[instance.id]})",
+                    line=number,
+                    field="id",
+                )
+        except InputError as error:
+            if on_bad is None:
+                raise
+            on_bad(error)
+            continue
         seen[instance.id] = number
         instances.append(instance)
     if not instances:
-        raise InputError(source, "no sentences in the file")
+        raise InputError(source, "no valid sentences in the file" if on_bad else "no sentences in the file")
     return instances
