@@ -229,7 +229,7 @@ async def _run(
             try:
                 decision = await label_one(graph, instance, ctx, on_event=emit, callbacks=callbacks)
             except Exception as exc:  # one sentence's failure never stops the run
-                error = f"{type(exc).__name__}: {exc}"
+                error = ctx.redact(f"{type(exc).__name__}: {exc}")
                 run.append_failure(instance.id, error)
                 summary.failed[instance.id] = error
                 emit({"event": "failed", "id": instance.id, "error": error})

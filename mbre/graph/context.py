@@ -7,7 +7,7 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
-from mbre.llm.providers import ModelSettings, chat_model
+from mbre.llm.providers import ModelSettings, chat_model, redact
 
 Strategy = Literal["mbre", "multiclass", "binary"]
 DecisionPolicy = Literal["best", "first"]
@@ -29,6 +29,8 @@ class MbreContext:
     """Endpoint of an OpenAI-compatible server, for `openai:` models."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable that holds the API key (the key itself never enters config)."""
+    api_key_file: str | None = None
+    """A file holding the API key, read when the variable is unset (e.g. a mounted secret)."""
     temperature: float = 0.0
     max_tokens: int = 160
     logprobs: bool = True
@@ -96,6 +98,15 @@ class MbreContext:
         """The chat model for a role, built once per distinct setting and reused across sentences."""
         if self.chat_model is not None:
             return self.chat_model
+        return chat_model(self.settings(role))
+
+    def settings(self, role: Role) -> ModelSettings:
         # The context carries every ModelSettings field under the same name, so the settings are read off it.
         shared = {f.name: getattr(self, f.name) for f in fields(ModelSettings) if f.name != "spec"}
-        return chat_model(ModelSettings(spec=self.model_name(role), **shared))
+        return ModelSettings(spec=self.model_name(role), **shared)
+
+    def redact(self, text: str) -> str:
+        """`text` with every configured API key masked, for errors that are logged or written."""
+        for role in ("extraction", "verification"):
+            text = redact(text, self.settings(role))
+        return text

@@ -3,12 +3,14 @@ itself, any OpenAI-compatible server (vLLM, llama.cpp, LM Studio, Ollama's /v1) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import os
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -36,6 +38,7 @@ class ModelSettings:
     spec: str = "local"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    api_key_file: str | None = None
     temperature: float = 0.0
     max_tokens: int = 160
     logprobs: bool = True
@@ -144,14 +147,36 @@ def _is_loopback(url: str | None) -> bool:
         return False
 
 
-def _api_key(settings: ModelSettings) -> SecretStr:
-    """The key comes from the environment only, never from a config file or the command line."""
+def _configured_key(settings: ModelSettings) -> str | None:
+    """The key from the environment, else from the key file; never from a config file or a flag."""
     key = os.environ.get(settings.api_key_env)
+    if key or not settings.api_key_file:
+        return key or None
+    try:
+        key = Path(settings.api_key_file).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ProviderError(f"cannot read the API key file {settings.api_key_file}: {exc.strerror}") from exc
+    if not key:
+        raise ProviderError(f"the API key file {settings.api_key_file} is empty")
+    return key
+
+
+def _api_key(settings: ModelSettings) -> SecretStr:
+    key = _configured_key(settings)
     if key:
         return SecretStr(key)
     if settings.base_url:  # self-hosted OpenAI-compatible servers usually take any key
         return SecretStr("EMPTY")
     raise ProviderError(
-        f"{settings.spec} needs an API key: set the environment variable {settings.api_key_env} "
-        "(or point base_url at a self-hosted OpenAI-compatible server)"
+        f"{settings.spec} needs an API key: set the environment variable {settings.api_key_env}, or "
+        "api_key_file (or point base_url at a self-hosted OpenAI-compatible server)"
     )
+
+
+def redact(text: str, settings: ModelSettings) -> str:
+    """`text` with the configured API key masked: provider error messages may echo the key."""
+    with contextlib.suppress(ProviderError):
+        key = _configured_key(settings)
+        if key and len(key) >= 8:
+            return text.replace(key, "***")
+    return text
