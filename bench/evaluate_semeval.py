@@ -3,9 +3,9 @@
     python bench/evaluate_semeval.py --n 300 --seed 0 [--strategies mbre,multiclass,binary] [--model local]
                                      [--report-dir reports/semeval-n300-seed0]
 
-Draws the slice as bench/strategies.py does, labels it with each strategy, prints the comparison table and
-writes report.md, report.json and the charts to --report-dir. The runs there resume: after an interruption
-the same command labels only what is left.
+Draws a seeded slice with random.Random(seed).sample, labels it with each strategy, prints the comparison
+table and writes report.md, report.json and the charts to --report-dir. The runs there resume: after an
+interruption the same command labels only what is left.
 """
 
 from __future__ import annotations

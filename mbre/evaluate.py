@@ -202,7 +202,7 @@ def run_record(files: Mapping[str, str | Path]) -> RunRecord:
 
 
 def select_slice(instances: Sequence[Instance], limit: int | None, seed: int) -> list[Instance]:
-    """`limit` sentences drawn by `random.Random(seed)`, as bench/strategies.py draws them, so that
+    """`limit` sentences drawn by `random.Random(seed).sample`, so that
     (file, limit, seed) names a slice; every sentence, in file order, without a limit."""
     if limit is None:
         return list(instances)
