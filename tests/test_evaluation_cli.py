@@ -15,7 +15,7 @@ import pytest
 import typer
 from conftest import PROVENANCE, SEMEVAL
 from fakes import Reply, ScriptedChatModel
-from test_evaluate import GOLD, GROUPING, SCHEMA, fruit_model, keyword_sentences
+from fruits import GOLD, GROUPING, SCHEMA, fruit_model, keyword_sentences
 from typer.testing import CliRunner
 
 from mbre import MbreContext, evaluation_cli

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROVENANCE
-from PIL import Image
-from rich.console import Console
-from test_evaluate import (
+from fruits import (
     GOLD,
     GROUPING,
     INVENTORY,
@@ -20,6 +18,8 @@ from test_evaluate import (
     keyword_sentences,
     run_fruit_evaluation,
 )
+from PIL import Image
+from rich.console import Console
 
 from mbre import MbreContext, __version__
 from mbre.evaluate import Evaluation, evaluate, evaluate_student

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import PROVENANCE
-from test_evaluate import INVENTORY, sentence
+from fruits import INVENTORY, sentence
 
 from mbre.route_replay import Replayed, replay, route_replay
 from mbre.schemas import Decision, Extraction, Sample, Verdict
