@@ -79,6 +79,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
         args, env = command(tmp_path / "in.jsonl", tmp_path / "ref", server.base_url, tmp_path / "ref.sqlite")
         reference = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
         assert reference.returncode == 0, reference.stderr
+        reference_requests = len(asked)
         asked.clear()
 
         first_phase.set()
@@ -116,3 +117,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     held = next(s for s in final if s["id"] == held_id)
     assert held["decision"]["usage"]["cached_calls"] >= 2  # its extractions came from the cache
     assert "answered from cache" in resumed.stdout
+    print(
+        f"\nresume: {N} sentences, {len(done_at_kill)} finished at the kill, {len(before_kill)} requests "
+        f"before it, {len(asked)} after (the reference run made {reference_requests}), the held sentence's "
+        f"{held['decision']['usage']['cached_calls']} earlier calls from the cache"
+    )

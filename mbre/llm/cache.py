@@ -111,14 +111,29 @@ class SqliteLLMCache(BaseCache):
             # Autocommit: each INSERT is its own transaction, durable once it returns (a killed run
             # keeps every answer it was given).
             connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, namespace TEXT NOT NULL, "
-                "generations TEXT NOT NULL, created REAL NOT NULL)"
-            )
+            with self._lock:  # one thread at a time sets the file up; the busy timeout covers processes
+                self._set_up(connection)
             self._local.connection = connection
         return connection
+
+    @staticmethod
+    def _set_up(connection: sqlite3.Connection) -> None:
+        """Switch to WAL and create the table. SQLite reports "locked" at once, without the busy
+        timeout, when two connections change the journal mode together: wait and try again."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, namespace TEXT NOT NULL, "
+                    "generations TEXT NOT NULL, created REAL NOT NULL)"
+                )
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
         row = (
