@@ -152,6 +152,9 @@ def discover_command(
             console.print(f"[red]failed[/] {sentence}: {error}", highlight=False)
         console.print(f"take them again with: mbre discover ... --run-dir {run_dir} --retry-failed")
         raise typer.Exit(1)
+    if summary.stopped == "interrupted":
+        console.print("interrupted: the same command resumes")
+        raise typer.Exit(130)  # the shell's code for Ctrl-C, so scripts see the run is not complete
 
 
 @app.command()

@@ -122,3 +122,32 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
         f"before it, {len(asked)} after (the reference run made {reference_requests}), the held sentence's "
         f"{held['decision']['usage']['cached_calls']} earlier calls from the cache"
     )
+
+
+def test_ctrl_c_finishes_the_sentences_in_flight_and_the_same_command_resumes(tmp_path):
+    instances = corpus(tmp_path / "in.jsonl")
+    answer = gold_script(SCHEMA, instances)
+
+    def slow(messages, schema_name):
+        time.sleep(0.05)
+        return answer(messages, schema_name)
+
+    with stub_server(slow) as server:
+        args, env = command(tmp_path / "in.jsonl", tmp_path / "run", server.base_url, tmp_path / "c.sqlite")
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while len(finished(tmp_path / "run")) < 5:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert "interrupted" in " ".join(stdout.split()) and "the same command resumes" in stderr
+        lines = (tmp_path / "run" / "samples.jsonl").read_text()
+        assert lines.endswith("\n") and 5 <= len(lines.splitlines()) < N  # stopped between whole lines
+        requests_at_stop = len(server.requests)
+
+        resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(s["id"] for s in finished(tmp_path / "run")) == [i.id for i in instances]
+    assert len(server.requests) > requests_at_stop
