@@ -25,6 +25,7 @@ from mbre.cli_options import (
     console,
     fail,
     load_inventory,
+    prepare_models,
     read_input,
 )
 from mbre.config import load_context
@@ -122,10 +123,7 @@ def discover_command(
             route_top_k=route_top_k,
         )
         spend = parse_budget(budget, ctx) if budget else None
-        with console.status(f"preparing {ctx.model} ..."):
-            # Build the models (and start the embedded server) before the progress clock starts.
-            ctx.llm("extraction")
-            ctx.llm("verification")
+        prepare_models(ctx)
         tracer = JsonlTracer(trace) if trace else None
         try:
             summary = _run_with_progress(

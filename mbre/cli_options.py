@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mbre.graph.context import BadInputPolicy, Strategy
+from mbre.graph.context import BadInputPolicy, MbreContext, Strategy
 from mbre.grouping import Grouping, group_relations
 from mbre.inventory import Inventory
 from mbre.schemas import InputError, Instance, RelationSchema, read_instances
@@ -59,3 +59,10 @@ def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list
     if len(bad) > 5:
         console.print(f"[yellow]skipped[/] {len(bad) - 5} more bad lines", highlight=False)
     return instances, bad
+
+
+def prepare_models(ctx: MbreContext) -> None:
+    """Build both roles' models (starting the embedded server) before any progress clock starts."""
+    with console.status(f"preparing {ctx.model} ..."):
+        ctx.llm("extraction")
+        ctx.llm("verification")

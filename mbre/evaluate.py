@@ -25,7 +25,7 @@ from mbre import __version__
 from mbre.discover import EventSink, discover, provenance
 from mbre.graph.context import MbreContext, Strategy
 from mbre.inventory import Inventory
-from mbre.loaders import Format, _sniff, load_instances
+from mbre.loaders import Format, load_instances, sniff_format
 from mbre.metrics import (
     SEMEVAL_TYPES,
     LabelScores,
@@ -236,7 +236,7 @@ def load_gold(
 
 def _label_line(path: str | Path, format: Format, position: int) -> int:
     """The line holding the label of the `position`-th sentence of a file that `load_instances` read."""
-    chosen = _sniff(path) if format == "auto" else format
+    chosen = sniff_format(path) if format == "auto" else format
     if chosen == "jsonl":
         return [number for number, _ in iter_jsonl(path)][position]
     text = Path(path).read_text(encoding="utf-8-sig")

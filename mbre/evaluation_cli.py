@@ -22,6 +22,7 @@ from mbre.cli_options import (
     console,
     fail,
     load_inventory,
+    prepare_models,
 )
 from mbre.config import load_context
 from mbre.evaluate import (
@@ -97,10 +98,7 @@ def evaluate_command(
             epsilon=epsilon,
             route_top_k=route_top_k,
         )
-        with console.status(f"preparing {ctx.model} ..."):
-            # Build the models (and start the embedded server) before the first run's clock starts.
-            ctx.llm("extraction")
-            ctx.llm("verification")
+        prepare_models(ctx)
     except (InputError, ProviderError, LocalModelError, ValueError) as exc:
         raise fail(str(exc)) from exc
 

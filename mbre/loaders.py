@@ -31,13 +31,13 @@ _MARKER_ORDERS = (list(_MARKERS), [*_MARKERS[2:], *_MARKERS[:2]])
 def load_instances(path: str | Path, format: Format = "auto") -> list[Instance]:
     """Read sentences in any supported format; "auto" looks at the first non-blank line of the file."""
     readers = {"jsonl": read_instances, "semeval": read_semeval, "tacred": read_tacred}
-    chosen = _sniff(path) if format == "auto" else format
+    chosen = sniff_format(path) if format == "auto" else format
     if chosen not in readers:
         raise InputError(str(path), f"unknown format {format!r}: use auto, jsonl, semeval or tacred")
     return readers[chosen](path)
 
 
-def _sniff(path: str | Path) -> str:
+def sniff_format(path: str | Path) -> str:
     """`[` starts a TACRED array, `<id><TAB>"` a SemEval record and `{` a JSON Lines record."""
     source = str(path)
     try:
