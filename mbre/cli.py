@@ -274,6 +274,7 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
         ("  abstained", summary.abstained),
         ("finished earlier (resumed)", summary.resumed),
         ("failed", len(summary.failed)),
+        ("failed earlier (take again: --retry-failed)", len(run.failures().keys() - summary.failed.keys())),
         ("bad input lines (quarantined)", summary.quarantined),
         ("too long for the model", summary.refused),
         ("LLM calls (per sentence)", f"{usage.calls} ({usage.calls / n:.2f})"),
