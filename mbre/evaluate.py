@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
-from pydantic import BaseModel, ValidationError, computed_field
+from pydantic import BaseModel, computed_field
 
 from mbre import __version__
 from mbre.discover import EventSink, discover, provenance
@@ -39,7 +39,6 @@ from mbre.metrics import (
 from mbre.route_replay import TOP_KS, RouteRow, route_replay
 from mbre.runs import RunDir, file_sha256
 from mbre.schemas import InputError, Instance, Provenance, RelationSchema, Sample
-from mbre.schemas.errors import pydantic_field
 from mbre.schemas.instances import iter_jsonl
 from mbre.schemas.relations import item_offsets
 from mbre.student import StudentReport, TfidfStudent, gold_control, score_student, training_pairs
@@ -246,21 +245,6 @@ def _label_line(path: str | Path, format: Format, position: int) -> int:
     start = item_offsets(text, text.index("["))[position]
     key = _TACRED_RELATION_KEY.search(text, start)
     return text.count("\n", 0, key.start() if key else start) + 1
-
-
-def read_samples(path: str | Path) -> list[Sample]:
-    """Discovered samples (JSON Lines, as `mbre discover` writes them); a bad line names its field."""
-    source = str(path)
-    samples = []
-    for number, record in iter_jsonl(path):
-        try:
-            samples.append(Sample.model_validate(record))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise InputError(source, first["msg"], line=number, field=pydantic_field(first["loc"])) from exc
-    if not samples:
-        raise InputError(source, "no samples in the file")
-    return samples
 
 
 def check_strategies(names: Sequence[str]) -> list[Strategy]:

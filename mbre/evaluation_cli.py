@@ -33,7 +33,6 @@ from mbre.evaluate import (
     evaluate,
     evaluate_student,
     load_gold,
-    read_samples,
 )
 from mbre.graph.context import DecisionPolicy, MbreContext, Strategy
 from mbre.inventory import Inventory
@@ -41,7 +40,7 @@ from mbre.llm.local import LocalModelError
 from mbre.llm.providers import ProviderError
 from mbre.loaders import Format
 from mbre.report import print_evaluation, print_student, write_evaluation, write_student
-from mbre.runs import RunDir
+from mbre.runs import RunDir, read_samples
 from mbre.schemas import InputError, Instance
 from mbre.schemas.relations import NO_RELATION_NAMES
 

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 
 from mbre.graph.context import MbreContext
 from mbre.schemas import InputError, Sample
+from mbre.schemas.errors import pydantic_field
+from mbre.schemas.instances import iter_jsonl
 
 #: The settings that change an answer or a decision; the others (concurrency, timeouts, rate limits,
 #: cache) may differ between invocations of one run.
@@ -112,19 +114,7 @@ class RunDir:
 
     def samples(self) -> list[Sample]:
         """The finished samples, validated; a damaged line is an error that names it."""
-        if not self.samples_file.exists():
-            return []
-        samples = []
-        for number, line in enumerate(self.samples_file.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                samples.append(Sample.model_validate_json(line))
-            except ValidationError as exc:
-                raise InputError(
-                    str(self.samples_file), f"not a sample: {exc.errors()[0]['msg']}", line=number
-                ) from exc
-        return samples
+        return read_samples(self.samples_file, allow_empty=True) if self.samples_file.exists() else []
 
     def finished_ids(self) -> set[str]:
         return {sample.id for sample in self.samples()}
@@ -187,6 +177,21 @@ class RunDir:
         for file in (self.manifest_file, self.samples_file, self.failures_file, self.quarantine_file):
             if file.exists():
                 shutil.move(file, attic / file.name)
+
+
+def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
+    """Discovered samples (JSON Lines, as `mbre discover` writes them); a bad line names its field."""
+    source = str(path)
+    samples = []
+    for number, record in iter_jsonl(path):
+        try:
+            samples.append(Sample.model_validate(record))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InputError(source, first["msg"], line=number, field=pydantic_field(first["loc"])) from exc
+    if not samples and not allow_empty:
+        raise InputError(source, "no samples in the file")
+    return samples
 
 
 def _append_line(path: Path, record: dict[str, Any]) -> None:

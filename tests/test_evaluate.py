@@ -23,8 +23,9 @@ from fruits import (
 )
 
 from mbre import MbreContext
-from mbre.evaluate import Evaluation, evaluate, evaluate_student, load_gold, read_samples, select_slice
+from mbre.evaluate import Evaluation, evaluate, evaluate_student, load_gold, select_slice
 from mbre.inventory import Inventory
+from mbre.runs import read_samples
 from mbre.schemas import Decision, InputError, Instance, Sample, read_instances
 
 
