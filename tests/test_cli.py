@@ -116,3 +116,26 @@ def test_unknown_embedded_model_is_a_clear_error(tmp_path):
     assert result.exit_code == 2
     assert "unknown embedded model 'llama-70b': known models are" in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
+
+
+def test_on_bad_input_skip_quarantines_bad_lines_and_labels_the_rest(tmp_path):
+    sentences = read_instances(EXAMPLES / "sentences.jsonl")[:3]
+    schema = RelationSchema.from_file(EXAMPLES / "relations.json")
+    lines = [s.model_dump_json() for s in sentences]
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("\n".join([lines[0], "{oops", lines[1], "", lines[1], lines[2]]) + "\n")
+    with stub_server(gold_script(schema, sentences)) as server:
+        result = discover(
+            corpus, tmp_path / "run", "openai:m", "--base-url", server.base_url, "--on-bad-input", "skip"
+        )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (
+        f"skipped {corpus}:2: not valid JSON" in text
+        and f"skipped {corpus}:5: field 'id': duplicate id" in text
+    )
+    assert re.search(r"bad input lines \(quarantined\)\s+│\s+2", result.output)
+    records = [json.loads(line) for line in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in records] == [(2, None), (5, "id")]
+    samples = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in samples) == sorted(s.id for s in sentences)
