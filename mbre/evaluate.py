@@ -38,7 +38,7 @@ from mbre.metrics import (
 )
 from mbre.route_replay import TOP_KS, RouteRow, route_replay
 from mbre.runs import RunDir, file_sha256
-from mbre.schemas import InputError, Instance, Provenance, RelationSchema, Sample
+from mbre.schemas import InputError, Instance, Provenance, RelationSchema, Sample, Usage
 from mbre.schemas.instances import iter_jsonl
 from mbre.schemas.relations import item_offsets
 from mbre.student import StudentReport, TfidfStudent, gold_control, score_student, training_pairs
@@ -319,11 +319,12 @@ def evaluate(
         failures = run.failures()
         no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
         pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
+        usage = sum((sample.decision.usage for sample in ordered), Usage())
         cost = Cost(
             sentences=len(ordered),
-            calls=sum(s.decision.usage.calls for s in ordered),
-            prompt_tokens=sum(s.decision.usage.prompt_tokens for s in ordered),
-            completion_tokens=sum(s.decision.usage.completion_tokens for s in ordered),
+            calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
             timed_sentences=summary.sentences,
             seconds=summary.seconds,
         )
