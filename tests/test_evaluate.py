@@ -272,7 +272,9 @@ def test_student_against_a_gold_control_of_the_same_size():
     assert comparison.discovered.train_size == comparison.gold.train_size == 11
     assert comparison.discovered.label_distribution == {"cause": 6, "Other": 5}
     assert sum(comparison.gold.label_distribution.values()) == 11
-    assert comparison.discovered.scores.accuracy == 1.0 and comparison.discovered.scores.test_size == 8
+    tfidf = comparison.discovered.scores["tfidf"]
+    assert tfidf.accuracy == 1.0 and tfidf.test_size == 8
+    assert set(comparison.gold.scores) == {"tfidf"}  # the default
     assert comparison.samples_provenance == [PROVENANCE] and comparison.test_size == 8
 
 

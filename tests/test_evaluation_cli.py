@@ -196,10 +196,12 @@ def test_student_compares_discovered_and_gold_training(student_inputs, tmp_path)
     report = tmp_path / "student"
     result = runner.invoke(app, student_args(student_inputs, report, "--seed", "1"))
     assert result.exit_code == 0, result.output
-    assert "student on 6 gold test sentences" in result.output
+    assert "students on 6 gold test sentences" in result.output
     document = json.loads((report / "report.json").read_text())
     assert document["no_relation"] == "Other" and document["seed"] == 1  # found among the test labels
     assert document["discovered"]["train_size"] == document["gold"]["train_size"] == 10
+    for run in ("discovered", "gold"):  # both students by default
+        assert set(document[run]["scores"]) == {"tfidf", "embeddings"}
     assert document["run"]["files"]["gold_train"]["path"] == str(student_inputs["gold_train"])
     assert (report / "report.md").is_file()
 
@@ -222,6 +224,16 @@ def test_a_bad_samples_file_exits_2(student_inputs, tmp_path):
     write_samples(train, [])
     result = runner.invoke(app, student_args(student_inputs, tmp_path / "student"))
     assert result.exit_code == 2 and "no samples in the file" in result.output
+
+
+def test_student_choice_is_checked_before_training(student_inputs, tmp_path):
+    report = tmp_path / "student"
+    result = runner.invoke(app, student_args(student_inputs, report, "--students", "tfidf,bert"))
+    assert result.exit_code == 2 and "got ['tfidf', 'bert']" in " ".join(result.output.split())
+    assert not report.exists()
+    result = runner.invoke(app, student_args(student_inputs, report, "--students", "tfidf"))
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((report / "report.json").read_text())["gold"]["scores"]) == {"tfidf"}
 
 
 def test_a_test_set_without_a_known_no_relation_label_needs_the_flag(student_inputs, tmp_path):

@@ -180,12 +180,13 @@ def test_student_report(tmp_path):
     assert report["samples_provenance"] == [PROVENANCE.model_dump()]
     for run in ("discovered", "gold"):
         assert report[run]["train_size"] == 10 and sum(report[run]["label_distribution"].values()) == 10
-        assert {"accuracy", "micro", "macro", "semeval_macro_f1", "test_size"} <= set(report[run]["scores"])
+        scores = report[run]["scores"]["tfidf"]
+        assert {"accuracy", "micro", "macro", "semeval_macro_f1", "test_size"} <= set(scores)
     assert report["discovered"]["label_distribution"] == {"Other": 5, "cause": 5}
     markdown = (tmp_path / "report.md").read_text()
-    assert "| discovered | 10 |" in markdown and "| gold | 10 |" in markdown
+    assert "| tfidf | discovered | 10 |" in markdown and "| tfidf | gold | 10 |" in markdown
     assert "samples by `m` (mbre, decision best, epsilon 0.1): prompts `p`" in markdown
     assert "| cause | 5 |" in markdown
     console = Console(record=True, width=160)
     print_student(comparison, console)
-    assert "student on 4 gold test sentences" in console.export_text()
+    assert "students on 4 gold test sentences" in console.export_text()

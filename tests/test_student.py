@@ -4,14 +4,24 @@ and on real SemEval data scores where a TF-IDF + logistic-regression baseline sh
 from __future__ import annotations
 
 import random
-import time
 
+import numpy as np
 import pytest
 from conftest import PROVENANCE, SEMEVAL
 
+from mbre.embeddings import MiniLM
 from mbre.schemas import Decision, Extraction, Instance, Sample, read_instances
 from mbre.schemas.results import DecisionRule
-from mbre.student import TfidfStudent, gold_control, score_student, training_pairs
+from mbre.student import (
+    EmbeddingStudent,
+    Student,
+    StudentKind,
+    TfidfStudent,
+    check_students,
+    gold_control,
+    score_student,
+    training_pairs,
+)
 
 # Relation keyword phrases; the head/tail order in the sentence decides the direction of the label.
 PHRASES = {
@@ -59,27 +69,69 @@ def labels(instances: list[Instance]) -> list[str]:
     return [instance.relation or "" for instance in instances]
 
 
-def test_student_learns_the_keyword_and_the_direction():
+@pytest.fixture(scope="module")
+def minilm() -> MiniLM:
+    return MiniLM()
+
+
+def make(kind: StudentKind, minilm: MiniLM) -> Student:
+    return TfidfStudent() if kind == "tfidf" else EmbeddingStudent(minilm)
+
+
+# Measured: tfidf 0.95 right and 0.9+ of the swapped pairs reversed; embeddings 0.89 and 0.83 (chance: 1/3).
+@pytest.mark.parametrize(("kind", "floor"), [("tfidf", 0.9), ("embeddings", 0.8)])
+def test_student_learns_the_keyword_and_the_direction(kind, floor, minilm):
     train, held_out = synthetic(TRAIN_NOUNS, 150, seed=1), synthetic(HELD_OUT_NOUNS, 80, seed=2)
-    student = TfidfStudent().fit(train, labels(train))
+    student = make(kind, minilm).fit(train, labels(train))
 
     report = score_student(student, held_out, no_relation="none")
     assert report.test_size == 80
-    assert report.accuracy >= 0.9
+    assert report.accuracy >= floor
     assert report.semeval_macro_f1 is None  # not SemEval labels
 
     positives = [instance for instance in held_out if instance.relation != "none"]
     flipped = student.predict([swapped(instance) for instance in positives])
     agree = sum(p == reversed_label(g) for p, g in zip(flipped, labels(positives), strict=True))
-    assert agree / len(positives) >= 0.9
+    assert agree / len(positives) >= floor
 
 
-def test_student_is_deterministic_and_refuses_one_label():
+@pytest.mark.parametrize("kind", ["tfidf", "embeddings"])
+def test_student_is_deterministic_and_refuses_one_label(kind, minilm):
     train, held_out = synthetic(TRAIN_NOUNS, 60, seed=3), synthetic(HELD_OUT_NOUNS, 30, seed=4)
-    first = TfidfStudent().fit(train, labels(train)).predict(held_out)
-    assert TfidfStudent().fit(train, labels(train)).predict(held_out) == first
+    first = make(kind, minilm).fit(train, labels(train)).predict(held_out)
+    assert make(kind, minilm).fit(train, labels(train)).predict(held_out) == first
     with pytest.raises(ValueError, match="two distinct labels"):
-        TfidfStudent().fit(train, ["none"] * len(train))
+        make(kind, minilm).fit(train, ["none"] * len(train))
+
+
+def test_embedding_features_are_head_tail_and_between(minilm):
+    """Swapping head and tail swaps the first two blocks and keeps the between block."""
+    instance = synthetic(TRAIN_NOUNS, 1, seed=6)[0]
+    student = EmbeddingStudent(minilm)
+    forward, backward = student.features([instance, swapped(instance)])
+    assert forward.shape == (3 * 384,)
+    assert np.allclose(forward[:384], backward[384:768]) and np.allclose(forward[384:768], backward[:384])
+    assert np.allclose(forward[768:], backward[768:])
+    encoded = minilm.encode([instance.text])[0]
+    first, second = sorted([instance.head, instance.tail], key=lambda span: span.start)
+    for block, (start, end) in enumerate(
+        [
+            (instance.head.start, instance.head.end),
+            (instance.tail.start, instance.tail.end),
+            (first.end, second.start),
+        ]
+    ):
+        tokens = [i for i, (s, e) in enumerate(encoded.offsets) if s < end and e > start]
+        assert tokens and np.allclose(
+            forward[384 * block : 384 * (block + 1)], encoded.states[tokens].mean(axis=0)
+        )
+
+
+def test_student_names_are_checked():
+    assert check_students(["embeddings", "tfidf"]) == ["embeddings", "tfidf"]
+    for bad in ([], ["tfidf", "tfidf"], ["bert"]):
+        with pytest.raises(ValueError, match="name distinct students from tfidf, embeddings"):
+            check_students(bad)
 
 
 def discovered(
@@ -129,15 +181,11 @@ def test_gold_control_is_a_seeded_sample_of_the_requested_size():
 
 
 def test_semeval_student_scores_above_its_measured_floor():
-    """Measured: 2,000 train / 1,000 test sentences, accuracy 0.642, official macro-F1 0.682, fit 0.4 s."""
+    """Measured: 2,000 train / 1,000 test sentences, accuracy 0.642, official macro-F1 0.682; the time it
+    takes is in bench/student_semeval.py."""
     train = read_instances(SEMEVAL / "train.jsonl")[:2000]
     test = read_instances(SEMEVAL / "test.jsonl")[:1000]
+    report = score_student(TfidfStudent().fit(train, labels(train)), test, no_relation="Other")
 
-    started = time.perf_counter()
-    student = TfidfStudent().fit(train, labels(train))
-    seconds = time.perf_counter() - started
-    report = score_student(student, test, no_relation="Other")
-
-    assert seconds < 10
     assert report.semeval_macro_f1 is not None and report.semeval_macro_f1 > 0.65
     assert report.accuracy > 0.6
