@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -27,6 +26,7 @@ from mbre.cli_options import (
     load_inventory,
     prepare_models,
     read_input,
+    table_console,
 )
 from mbre.config import load_context
 from mbre.discover import CHARS_PER_TOKEN, Summary, discover
@@ -66,7 +66,7 @@ def group(
     table.add_column("labels")
     for index, labels in enumerate(grouping.groups):
         table.add_row(str(index), "\n".join(labels))
-    Console().print(table)
+    table_console().print(table)
     console.print(f"seeds: {', '.join(grouping.seeds) or '-'}   sha256: {grouping.sha256}")
     if out is not None:
         grouping.save(out)
@@ -197,7 +197,7 @@ def plan(
             _span(row.low.completion_tokens, row.high.completion_tokens),
             "-" if costs[0] is None else _span(costs[0], costs[1], ".2f", "$"),
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 def _span(low: float, high: float, fmt: str = ",.0f", unit: str = "") -> str:
@@ -298,7 +298,7 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
         rows.append(("stopped early", summary.stopped))
     for name, value in rows:
         table.add_row(name, str(value))
-    Console().print(table)
+    table_console().print(table)
     console.print(f"samples in {run.samples_file}")
     if summary.quarantined or summary.refused:
         console.print(f"refused input lines in {run.quarantine_file}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,14 @@ from mbre.inventory import Inventory
 from mbre.schemas import InputError, Instance, RelationSchema, read_instances
 
 console = Console(stderr=True)
+
+
+def table_console() -> Console:
+    """Standard output for result tables. Piped into a file, rich would cut tables at 80 columns, so the
+    width is then 200 unless COLUMNS says otherwise."""
+    out = Console()
+    return out if out.is_terminal or "COLUMNS" in os.environ else Console(width=200)
+
 
 RelationsOpt = Annotated[
     Path, typer.Option("--relations", help="Relation schema (JSON).", show_default=False)

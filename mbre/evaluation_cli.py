@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mbre.cli_options import (
@@ -23,6 +22,7 @@ from mbre.cli_options import (
     fail,
     load_inventory,
     prepare_models,
+    table_console,
 )
 from mbre.config import load_context
 from mbre.embeddings import EmbeddingModelError
@@ -123,7 +123,7 @@ def evaluate_command(
     except ValueError as exc:  # e.g. the report directory holds runs made with other settings
         raise fail(str(exc)) from exc
     write_evaluation(evaluation, report_dir)
-    print_evaluation(evaluation, Console())
+    print_evaluation(evaluation, table_console())
     console.print(f"report written to {report_dir / 'report.md'}")
     missing = {result.strategy: len(result.no_sample) for result in evaluation.strategies if result.no_sample}
     if missing:
@@ -174,7 +174,7 @@ def student_command(
     except (InputError, ValueError, EmbeddingModelError) as exc:
         raise fail(str(exc)) from exc
     write_student(comparison, report_dir)
-    print_student(comparison, Console())
+    print_student(comparison, table_console())
     console.print(f"report written to {report_dir / 'report.md'}")
 
 

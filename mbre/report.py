@@ -193,8 +193,8 @@ def student_markdown(comparison: StudentComparison) -> str:
         "",
         "Each student trained on the discovered samples and on as many gold samples (seed "
         f"{comparison.seed}), scored on the gold test set; no-relation label `{comparison.no_relation}`. "
-        "`tfidf`: entity-marked TF-IDF with logistic regression. `embeddings`: all-MiniLM-L6-v2 vectors of "
-        "the sentence, the head and the tail, with logistic regression.",
+        "`tfidf`: entity-marked TF-IDF with logistic regression. `embeddings`: all-MiniLM-L6-v2 token "
+        "vectors averaged over the head, the tail and the words between them, with logistic regression.",
         "",
         *_markdown(student_rows(comparison)),
         *_markdown(distribution_rows(comparison)),

@@ -192,11 +192,13 @@ def student_args(inputs: dict[str, Path], report: Path, *extra: str) -> list[str
     return ["student", *files, "--report-dir", str(report), *extra]
 
 
-def test_student_compares_discovered_and_gold_training(student_inputs, tmp_path):
+def test_student_compares_discovered_and_gold_training(student_inputs, tmp_path, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
     report = tmp_path / "student"
     result = runner.invoke(app, student_args(student_inputs, report, "--seed", "1"))
     assert result.exit_code == 0, result.output
     assert "students on 6 gold test sentences" in result.output
+    assert "│ embeddings │ discovered │" in result.output  # piped, the table is not cut at 80 columns
     document = json.loads((report / "report.json").read_text())
     assert document["no_relation"] == "Other" and document["seed"] == 1  # found among the test labels
     assert document["discovered"]["train_size"] == document["gold"]["train_size"] == 10
