@@ -181,6 +181,30 @@ def test_server_dying_at_start_reports_its_log(tmp_path: Path, monkeypatch: pyte
     server.stop()  # idempotent
 
 
+def test_a_start_keeps_only_the_newest_server_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MBRE_CACHE_DIR", str(tmp_path))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for age in range(local.KEEP_LOGS + 5):
+        old = logs / f"llama-server-m-{1000 + age}.log"
+        old.write_text("old")
+        os.utime(old, (1_000_000 - age, 1_000_000 - age))
+    (logs / "notes.txt").write_text("not a server log")
+    fake_binary = tmp_path / "llama-server"
+    fake_binary.write_text("#!/bin/sh\nexit 3\n")
+    fake_binary.chmod(0o755)
+    monkeypatch.setattr(local, "ensure_model_file", lambda _name: tmp_path / "model.gguf")
+    monkeypatch.setattr(local, "llama_server_binary", lambda: fake_binary)
+    with pytest.raises(LocalModelError, match="exited with code 3"):
+        LocalServer(SMALL, startup_timeout=30).start()
+    kept = {path.name for path in logs.glob("llama-server-*.log")}
+    assert len(kept) == local.KEEP_LOGS
+    assert {
+        f"llama-server-m-{1000 + age}.log" for age in range(local.KEEP_LOGS - 1)
+    } < kept  # the newest old ones
+    assert (logs / "notes.txt").exists()
+
+
 # ---------------------------------------------------------------- a real llama-server with the 0.5B model
 
 

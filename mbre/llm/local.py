@@ -29,6 +29,8 @@ from types import TracebackType
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
 #: Context tokens of each server slot: the most one call can hold, prompt and answer together.
 CTX_PER_SLOT = 4096
+#: Server logs kept in the cache directory; older ones are deleted when a server starts.
+KEEP_LOGS = 20
 
 _LLAMA_BUILD_ENV = 'CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2'
 
@@ -217,6 +219,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def prune_logs(logs: Path, keep: int = KEEP_LOGS) -> None:
+    """Delete all but the newest `keep` server logs: each start writes one, named by its port."""
+    found = sorted(logs.glob("llama-server-*.log"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        old.unlink(missing_ok=True)
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     """Last lines of the server log, for error messages."""
     try:
@@ -300,6 +309,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
             )
         self._process, self.port, self.log_path = process, port, log_path
+        prune_logs(logs)
         with _running_lock:
             _running.add(self)
         try:
