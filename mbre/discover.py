@@ -186,6 +186,8 @@ def discover(
     started = time.perf_counter()
     asyncio.run(_run(inventory, pending, ctx, run, summary, concurrency, on_event, callbacks or [], budget))
     summary.seconds = time.perf_counter() - started
+    if summary.sentences:
+        run.append_timing(summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls)
     return summary
 
 

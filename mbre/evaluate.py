@@ -112,8 +112,9 @@ class Setup(BaseModel):
 
 
 class Cost(BaseModel):
-    """LLM usage of the sentences that got a sample; seconds only of those labelled by this invocation
-    (a resumed run's earlier sentences took time that was not measured here)."""
+    """LLM usage of the sentences that got a sample. Seconds are the wall time of the invocations that
+    asked the model every call (`timing.jsonl` of the run), over the sentences those invocations decided:
+    answers from the cache would time the cache, not the model."""
 
     sentences: int
     calls: int
@@ -332,13 +333,14 @@ def evaluate(
         no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
         pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
         usage = sum((sample.decision.usage for sample in ordered), Usage())
+        timed = [timing for timing in run.timings() if timing.cached_calls == 0]
         cost = Cost(
             sentences=len(ordered),
             calls=usage.calls,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
-            timed_sentences=summary.sentences,
-            seconds=summary.seconds,
+            timed_sentences=sum(timing.sentences for timing in timed),
+            seconds=sum(timing.seconds for timing in timed),
         )
         results.append(_score(strategy, str(run_dir), gold_labels, pred, schema, no_sample, cost))
         if strategy == "mbre":

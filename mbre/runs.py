@@ -4,6 +4,7 @@
     runs/x/samples.jsonl     one sample per finished sentence, append-only
     runs/x/failures.jsonl    one line per failed attempt at a sentence, append-only
     runs/x/quarantine.jsonl  the input lines refused on this invocation, with line and reason
+    runs/x/timing.jsonl      one line per invocation: sentences decided, wall seconds, calls, cache hits
 
 The samples file is the record of finished ids: a sentence is finished exactly when its sample line is
 complete. Each line goes to the file in one `write` on an O_APPEND descriptor, so a killed process leaves
@@ -87,6 +88,17 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class Timing(BaseModel):
+    """One invocation's wall time, kept so that a resumed run still knows how long its sentences took."""
+
+    time: str
+    sentences: int
+    seconds: float
+    calls: int
+    cached_calls: int
+    """Answers served from the LLM cache: their time is not the model's."""
+
+
 class RunDir:
     """One run directory, opened for appending; see the module docstring for the files."""
 
@@ -96,6 +108,7 @@ class RunDir:
         self.samples_file = self.path / "samples.jsonl"
         self.failures_file = self.path / "failures.jsonl"
         self.quarantine_file = self.path / "quarantine.jsonl"
+        self.timing_file = self.path / "timing.jsonl"
 
     def open(self, manifest: Manifest, *, fresh: bool = False) -> None:
         """Start the run or check that it resumes the same one. `fresh` moves earlier results aside
@@ -137,6 +150,18 @@ class RunDir:
     def append_failure(self, sentence_id: str, error: str) -> None:
         _append_line(self.failures_file, {"id": sentence_id, "error": error, "time": _now()})
 
+    def append_timing(self, sentences: int, seconds: float, calls: int, cached_calls: int) -> None:
+        timing = Timing(
+            time=_now(), sentences=sentences, seconds=seconds, calls=calls, cached_calls=cached_calls
+        )
+        _append_line(self.timing_file, timing.model_dump(mode="json"))
+
+    def timings(self) -> list[Timing]:
+        if not self.timing_file.exists():
+            return []
+        lines = self.timing_file.read_text(encoding="utf-8").splitlines()
+        return [Timing.model_validate_json(line) for line in lines if line.strip()]
+
     def quarantine(self, error: InputError) -> None:
         """Record one refused input line (`--on-bad-input skip`, or a sentence too long for the model)."""
         _append_line(
@@ -174,7 +199,14 @@ class RunDir:
     def _move_aside(self) -> None:
         attic = self.path / f"previous-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
         attic.mkdir()
-        for file in (self.manifest_file, self.samples_file, self.failures_file, self.quarantine_file):
+        files = (
+            self.manifest_file,
+            self.samples_file,
+            self.failures_file,
+            self.quarantine_file,
+            self.timing_file,
+        )
+        for file in files:
             if file.exists():
                 shutil.move(file, attic / file.name)
 

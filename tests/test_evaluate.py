@@ -25,7 +25,7 @@ from fruits import (
 from mbre import MbreContext
 from mbre.evaluate import Evaluation, evaluate, evaluate_student, load_gold, select_slice
 from mbre.inventory import Inventory
-from mbre.runs import read_samples
+from mbre.runs import RunDir, read_samples
 from mbre.schemas import Decision, InputError, Instance, Sample, read_instances
 
 
@@ -134,8 +134,12 @@ def test_samples_are_kept_per_strategy_and_a_second_call_resumes(tmp_path):
         assert (new.accuracy, new.cost.calls, new.cost.seconds_per_sentence) == (
             old.accuracy,
             old.cost.calls,
-            None,
+            old.cost.seconds_per_sentence,  # the first invocation's time, kept in the run directory
         )
+    # An invocation whose answers came from the cache timed the cache: it is left out.
+    RunDir(tmp_path / "mbre").append_timing(sentences=4, seconds=0.001, calls=13, cached_calls=13)
+    cached = evaluate(INVENTORY, GOLD, ["mbre"], MbreContext(chat_model=model), tmp_path)
+    assert cached.strategies[0].cost.seconds_per_sentence == first.strategies[0].cost.seconds_per_sentence
 
 
 def test_a_sentence_without_a_sample_counts_as_an_abstention(tmp_path):

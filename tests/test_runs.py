@@ -61,6 +61,13 @@ def test_a_budget_stop_then_a_resume_labels_each_sentence_once_without_asking_ag
     resumed_prompts = [text_of(messages) for _, messages in model.calls[asked_before:]]
     assert not any(instance_in(p, SENTENCES).id in done for p in resumed_prompts)
     assert all(s.relation == s.gold for s in RunDir(tmp_path).samples())
+    # Each invocation left its wall time and its sentences, so the whole run stays timed.
+    timings = RunDir(tmp_path).timings()
+    assert [t.sentences for t in timings] == [first.sentences, second.sentences]
+    assert [t.seconds for t in timings] == [first.seconds, second.seconds]
+    assert [t.calls for t in timings] == [first.usage.calls, second.usage.calls]
+    assert discover(INVENTORY, SENTENCES, ctx, tmp_path).sentences == 0
+    assert len(RunDir(tmp_path).timings()) == 2  # an invocation that decided nothing records nothing
 
 
 def test_a_failed_sentence_is_recorded_skipped_on_resume_and_taken_again_on_request(tmp_path):
