@@ -245,7 +245,9 @@ def _run_with_progress(
                 labels += 1
             elif kind == "stopping":
                 progress.console.print(f"[yellow]stopping:[/] {event['reason']}", highlight=False)
-            advance = 1 if kind in ("decided", "failed", "refused") else 0
+            advance = (
+                event["sentences"] if kind == "resumed" else int(kind in ("decided", "failed", "refused"))
+            )
             progress.update(task, advance=advance, status=status())
 
         summary = discover(

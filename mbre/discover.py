@@ -170,7 +170,8 @@ def discover(
     budget: Budget | None = None,
     quarantined: Sequence[InputError] = (),
 ) -> Summary:
-    """Label every instance not yet finished in `run_dir` and append its sample there.
+    """Label every instance not yet finished in `run_dir` and append its sample there; `on_event` first
+    hears `{"event": "resumed", "sentences"}` when some are finished or failed already.
 
     A sentence whose run raises goes to the failures file and the others go on; earlier failures are
     taken again only with `retry_failed`. The budget and SIGINT stop the run cleanly: no new sentence
@@ -183,6 +184,8 @@ def discover(
     skip = done if retry_failed else done | set(run.failures())
     summary = Summary(resumed=len(done), quarantined=len(quarantined))
     pending = [instance for instance in instances if instance.id not in skip]
+    if on_event is not None and len(pending) < len(instances):
+        on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
     started = time.perf_counter()
     asyncio.run(_run(inventory, pending, ctx, run, summary, concurrency, on_event, callbacks or [], budget))
     summary.seconds = time.perf_counter() - started

@@ -45,6 +45,7 @@ from mbre.runs import RunDir, read_samples
 from mbre.schemas import InputError, Instance
 from mbre.schemas.relations import NO_RELATION_NAMES
 from mbre.student import STUDENTS, check_students
+from mbre.sweep import EPSILONS, parse_epsilons
 
 ReportDirOpt = Annotated[
     Path,
@@ -73,6 +74,9 @@ def evaluate_command(
     base_url: BaseUrlOpt = None,
     decision: Annotated[DecisionPolicy | None, typer.Option(help="best (the paper) or first.")] = None,
     epsilon: Annotated[float | None, typer.Option(help="Keep labels with confidence >= 1 - epsilon.")] = None,
+    epsilons: Annotated[
+        str, typer.Option(help="Comma-separated epsilons the sweep replays from the mbre run.")
+    ] = ",".join(str(e) for e in EPSILONS),
     route_top_k: Annotated[
         int | None, typer.Option(help="Also replay asking only the groups of the k nearest relations.")
     ] = None,
@@ -87,6 +91,7 @@ def evaluate_command(
     the recall that routing to fewer groups loses."""
     try:
         names = check_strategies([name.strip() for name in strategies.split(",")])
+        thresholds = parse_epsilons(epsilons)
         inventory = load_inventory(relations, no_relation, None, True, grouping)
         instances = load_gold(gold, format, labels=inventory.schema.labels)
         if limit is not None and not 1 <= limit <= len(instances):
@@ -116,6 +121,7 @@ def evaluate_command(
             seed=seed,
             files={role: path for role, path in files.items() if path is not None},
             fresh=fresh,
+            epsilons=thresholds,
         )
     except EvaluationStopped as exc:
         console.print(f"[yellow]stopped:[/] {exc}", highlight=False)
@@ -198,6 +204,7 @@ def _evaluate_with_progress(
     seed: int,
     files: dict[str, Path],
     fresh: bool,
+    epsilons: list[float],
 ) -> Evaluation:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -211,8 +218,12 @@ def _evaluate_with_progress(
         task = progress.add_task("labelling", total=total)
 
         def on_event(event: dict[str, Any]) -> None:
+            nonlocal total
             if event["event"] == "strategy":
                 progress.update(task, description=event["strategy"])
+            elif event["event"] == "resumed":  # finished earlier: not this invocation's work
+                total -= event["sentences"]
+                progress.update(task, total=total)
             elif event["event"] in ("decided", "failed", "refused"):
                 progress.advance(task)
 
@@ -228,4 +239,5 @@ def _evaluate_with_progress(
             seed=seed,
             files=files,
             fresh=fresh,
+            epsilons=epsilons,
         )

@@ -16,6 +16,20 @@ from mbre.schemas import Sample
 EPSILONS = (0.001, 0.01, 0.02, 0.05, 0.1)
 
 
+def parse_epsilons(text: str) -> list[float]:
+    """`"0.01,0.1,0.3"` as thresholds, ascending; each in [0, 1], at least one."""
+    epsilons = set()
+    for item in text.split(","):
+        try:
+            epsilon = float(item)
+        except ValueError:
+            epsilon = -1.0
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilons must be numbers from 0 to 1, comma-separated; got {item.strip()!r}")
+        epsilons.add(epsilon)
+    return sorted(epsilons)
+
+
 @dataclass(frozen=True)
 class SweepRow:
     epsilon: float

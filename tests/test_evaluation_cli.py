@@ -81,6 +81,17 @@ def test_evaluate_writes_the_report_and_prints_the_table(model, inputs, tmp_path
         assert (report / name).is_file(), name
 
 
+def test_epsilons_choose_the_replayed_thresholds(model, inputs, tmp_path):
+    report = tmp_path / "report"
+    result = runner.invoke(
+        app, evaluate_args(inputs, report, "--strategies", "mbre", "--epsilons", "0.3,0.01")
+    )
+    assert result.exit_code == 0, result.output
+    sweep = json.loads((report / "report.json").read_text())["epsilon_sweep"]
+    # s4's best verdict (0.86) is kept only once 1 - epsilon <= 0.86 (test_evaluate's fruit run)
+    assert [(row["epsilon"], row["kept"]) for row in sweep] == [(0.01, 0.5), (0.3, 1.0)]
+
+
 def test_limit_and_seed_pick_the_seeded_slice(model, inputs, tmp_path):
     report = tmp_path / "report"
     result = runner.invoke(
@@ -132,6 +143,7 @@ def test_bad_gold_exits_2_before_any_call(model, inputs, tmp_path, line, message
         (["--strategies", "mbre,cheap"], "name distinct strategies from mbre, multiclass, binary"),
         (["--limit", "5"], "--limit must be between 1 and 4"),
         (["--format", "tacred"], "not valid JSON: Extra data"),
+        (["--epsilons", "0.1,lots"], "epsilons must be numbers from 0 to 1, comma-separated; got 'lots'"),
     ],
 )
 def test_bad_options_exit_2(model, inputs, tmp_path, extra, message):

@@ -54,7 +54,9 @@ def test_a_budget_stop_then_a_resume_labels_each_sentence_once_without_asking_ag
     assert 0 < len(done) < len(SENTENCES) and first.sentences == len(done)
     asked_before = len(model.calls)
 
-    second = discover(INVENTORY, SENTENCES, ctx, tmp_path, concurrency=3)
+    events: list[dict] = []
+    second = discover(INVENTORY, SENTENCES, ctx, tmp_path, concurrency=3, on_event=events.append)
+    assert events[0] == {"event": "resumed", "sentences": len(done)}
     assert second.resumed == len(done) and second.sentences == len(SENTENCES) - len(done)
     assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES)  # each exactly once
     # The resumed run asked only about the sentences not finished before.

@@ -4,7 +4,7 @@ import pytest
 from conftest import PROVENANCE
 
 from mbre.schemas import Decision, Instance, Sample, Verdict
-from mbre.sweep import epsilon_sweep
+from mbre.sweep import epsilon_sweep, parse_epsilons
 
 INSTANCE = Instance(
     id="x", text="a b", head={"name": "a", "start": 0, "end": 1}, tail={"name": "b", "start": 2, "end": 3}
@@ -37,3 +37,10 @@ def test_sweep_replays_the_decision_without_model_calls():
     assert rows[0.05].kept == 0.75 and rows[0.05].precision == pytest.approx(2 / 3)
     # eps 0.5: all four; sample 4 takes A (0.6, wrong): precision 2/4
     assert (rows[0.5].kept, rows[0.5].precision) == (1.0, 0.5)
+
+
+def test_epsilons_parse_sorted_and_distinct_and_out_of_range_is_refused():
+    assert parse_epsilons("0.3, 0.01,0.3,1") == [0.01, 0.3, 1.0]
+    for bad in ("", "0.1,lots", "1.5", "-0.1"):
+        with pytest.raises(ValueError, match="epsilons must be numbers from 0 to 1"):
+            parse_epsilons(bad)
