@@ -48,6 +48,19 @@ def strategy_rows(evaluation: Evaluation) -> Rows:
     return Rows(title=title, headers=headers, rows=rows)
 
 
+def timing_notes(evaluation: Evaluation) -> list[str]:
+    """Which s/sent figures rest on fewer sentences than were scored, so a partial timing is not misread."""
+    notes = []
+    for r in evaluation.strategies:
+        cost = r.cost
+        if cost.timed_sentences < cost.sentences:
+            notes.append(
+                f"s/sent of {r.strategy} is timed over {cost.timed_sentences} of {cost.sentences} sentences: "
+                "the others were labelled by an interrupted invocation or from the LLM cache."
+            )
+    return notes
+
+
 def sweep_rows(evaluation: Evaluation) -> Rows:
     rows = [[f"{s.epsilon:g}", _pct(s.kept), _f(s.precision)] for s in evaluation.epsilon_sweep]
     return Rows(title="epsilon sweep (mbre, replayed)", headers=["epsilon", "kept", "precision"], rows=rows)
@@ -122,6 +135,8 @@ def rich_table(rows: Rows) -> Table:
 
 def print_evaluation(evaluation: Evaluation, console: Console) -> None:
     console.print(rich_table(strategy_rows(evaluation)))
+    for note in timing_notes(evaluation):
+        console.print(note, highlight=False)
     if evaluation.epsilon_sweep:
         console.print(rich_table(sweep_rows(evaluation)))
     if evaluation.route:
@@ -166,6 +181,7 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
         "are over the positive labels; a sentence without a label (abstained, or no sample) counts as wrong.",
         "",
         *_markdown(strategy_rows(evaluation)),
+        *[line for note in timing_notes(evaluation) for line in (note, "")],
         "![F1 and calls per strategy](f1_and_calls.png)",
         "",
     ]

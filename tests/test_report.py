@@ -143,6 +143,19 @@ def test_terminal_tables(whole):
     assert "epsilon sweep" in text and "route_top_k" in text and "of the 2 nearest" in text
 
 
+def test_a_partial_timing_is_named_where_s_per_sentence_is_shown(whole, tmp_path):
+    console = Console(record=True, width=200)
+    print_evaluation(whole, console)
+    assert "timed over" not in console.export_text()
+    binary = whole.strategies[2]
+    partial = binary.model_copy(update={"cost": binary.cost.model_copy(update={"timed_sentences": 1})})
+    evaluation = whole.model_copy(update={"strategies": [*whole.strategies[:2], partial]})
+    note = "s/sent of binary is timed over 1 of 4 sentences"
+    print_evaluation(evaluation, console)
+    write_evaluation(evaluation, tmp_path)
+    assert note in console.export_text() and note in (tmp_path / "report.md").read_text()
+
+
 def test_without_an_mbre_run_there_is_no_epsilon_chart(tmp_path):
     evaluation = evaluate(
         INVENTORY, GOLD, ["multiclass"], MbreContext(chat_model=fruit_model()), tmp_path / "r"
