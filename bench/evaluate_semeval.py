@@ -15,12 +15,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mbre.config import load_context
-from mbre.evaluate import STRATEGIES, Evaluation, check_strategies, evaluate, load_gold
-from mbre.graph.context import MbreContext, Strategy
-from mbre.inventory import Inventory
-from mbre.report import print_evaluation, write_evaluation
-from mbre.schemas import RelationSchema
+from mbre.cli.evaluate import print_evaluation
+from mbre.evaluation.gold import load_gold
+from mbre.evaluation.report import write_evaluation
+from mbre.evaluation.strategies import Evaluation, check_strategies, evaluate
+from mbre.graph.context import MbreContext
+from mbre.inventory.inventory import Inventory
+from mbre.llm.providers import chat_model_for
+from mbre.run.config import load_context
+from mbre.schemas.options import STRATEGIES, Strategy
+from mbre.schemas.relations import RelationSchema
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2010_task8"
 
@@ -39,8 +43,8 @@ def run(
     relations, gold_file = data / "relations.json", data / f"{split}.jsonl"
     inventory = Inventory.build(RelationSchema.from_file(relations))
     gold = load_gold(gold_file, labels=inventory.schema.labels)
-    ctx.llm("extraction")  # start the server outside the timed runs
-    ctx.llm("verification")
+    chat_model_for(ctx, "extraction")  # start the server outside the timed runs
+    chat_model_for(ctx, "verification")
     evaluation = evaluate(
         inventory,
         gold,

@@ -16,9 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mbre.embeddings import MiniLM
-from mbre.schemas import read_instances
-from mbre.student import STUDENTS, EmbeddingStudent, Student, TfidfStudent, check_students, score_student
+from mbre.schemas.instances import read_instances
+from mbre.schemas.options import STUDENTS
+from mbre.student.embeddings import EmbeddingStudent
+from mbre.student.minilm import MiniLM
+from mbre.student.tfidf import TfidfStudent
+from mbre.student.training import Student, check_students, score_student
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2010_task8"
 

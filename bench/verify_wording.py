@@ -17,11 +17,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mbre.config import load_context
+from mbre.llm.providers import chat_model_for
 from mbre.llm.structured import ask, ask_yes_no
-from mbre.prompts import verification_messages
-from mbre.schemas import Instance, RelationSchema, read_instances
+from mbre.prompts.render import verification_messages
+from mbre.run.config import load_context
 from mbre.schemas.answers import VerifyAnswer
+from mbre.schemas.instances import Instance, read_instances
+from mbre.schemas.relations import RelationSchema
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2010_task8"
 KINDS = ("gold", "reversed", "unrelated")
@@ -52,7 +54,7 @@ def main() -> None:
             (inst, reverse(inst.relation), "reversed"),
             (inst, other, "unrelated"),
         ]
-    model = load_context(model=args.model).llm("verification")
+    model = chat_model_for(load_context(model=args.model), "verification")
 
     def plain(check: tuple[Instance, str, str]) -> bool:
         answer = ask_yes_no(model, verification_messages(schema, check[1], check[0]))

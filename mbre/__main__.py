@@ -1,5 +1,5 @@
 """`python -m mbre` is the `mbre` command."""
 
-from mbre.cli import app
+from mbre.cli.app import app
 
 app(prog_name="mbre")

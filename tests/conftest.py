@@ -1,26 +1,12 @@
-"""Shared fixtures: the SemEval inventory from ../shared (tests may read it), and a synthetic schema."""
+"""Shared fixtures: the SemEval inventory and test set, an instance maker, and a private LLM-call cache."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from mbre.schemas import Instance, Provenance, RelationSchema, RelationType, read_instances
-
-SEMEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2010_task8"
-
-#: Provenance for samples built by hand in tests.
-PROVENANCE = Provenance(
-    model="m",
-    strategy="mbre",
-    decision_policy="best",
-    epsilon=0.1,
-    prompt_hash="p",
-    schema_hash="s",
-    grouping_hash="g",
-    mbre_version="0",
-)
+from mbre.schemas.instances import Instance, read_instances
+from mbre.schemas.relations import RelationSchema
+from tests.support.data import SEMEVAL
 
 
 @pytest.fixture(scope="session")
@@ -31,37 +17,6 @@ def semeval_schema() -> RelationSchema:
 @pytest.fixture(scope="session")
 def semeval_test() -> list[Instance]:
     return read_instances(SEMEVAL / "test.jsonl")
-
-
-def synthetic_schema(n_positive: int = 13) -> RelationSchema:
-    """Relations whose descriptions share words in a known pattern, plus a no-relation label."""
-    topics = [
-        "river",
-        "city",
-        "company",
-        "person",
-        "book",
-        "song",
-        "planet",
-        "school",
-        "team",
-        "disease",
-        "drug",
-        "law",
-        "ship",
-        "bridge",
-        "language",
-        "painting",
-        "mountain",
-    ]
-    relations = [
-        RelationType(
-            label=f"rel_{i}", description=f"The head is a {topics[i]} linked to the tail {topics[i + 1]}."
-        )
-        for i in range(n_positive)
-    ]
-    relations.append(RelationType(label="no_relation", description="Nothing links the head and the tail."))
-    return RelationSchema.build(relations)
 
 
 @pytest.fixture

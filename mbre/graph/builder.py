@@ -9,26 +9,27 @@ START -> route --(Send per group)--> extract --> propose --> verify <-+
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from mbre.graph.context import MbreContext
+from mbre.graph.nodes.decide import decide
+from mbre.graph.nodes.extract import extract
+from mbre.graph.nodes.propose import propose
+from mbre.graph.nodes.route import route
+from mbre.graph.nodes.verify import verify
 from mbre.graph.routing import fan_out_extraction, next_verification
 from mbre.graph.state import ExtractionTask, InputState, OutputState, State
-from mbre.grouping import Grouping
-from mbre.inventory import Inventory
-from mbre.nodes.decide import decide
-from mbre.nodes.extract import extract
-from mbre.nodes.propose import propose
-from mbre.nodes.route import route
-from mbre.nodes.verify import verify
-from mbre.schemas import RelationSchema
+from mbre.inventory.grouping import Grouping
+from mbre.inventory.inventory import Inventory
+from mbre.schemas.relations import RelationSchema
 
 
 def build_graph(
-    schema: RelationSchema | Inventory, *, grouping: Grouping | None = None, **compile_kwargs
-) -> CompiledStateGraph:
+    schema: RelationSchema | Inventory, *, grouping: Grouping | None = None, **compile_kwargs: Any
+) -> CompiledStateGraph[State, MbreContext, InputState, OutputState]:
     """Compile the labelling graph for one relation inventory; the model and strategy are chosen per
     run through `MbreContext`. `compile_kwargs` go to `StateGraph.compile` (checkpointer, ...)."""
     inventory = schema if isinstance(schema, Inventory) else Inventory.build(schema, grouping)

@@ -1,4 +1,7 @@
-"""Conditional edges: where a sentence goes after routing and after each verification."""
+"""Conditional edges: where a sentence goes after routing and after each verification.
+
+Which groups a sentence is asked about is decided once, by `Inventory.groups_to_ask` in the route node;
+these edges only follow that decision."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from langgraph.types import Send
 
 from mbre.graph.context import MbreContext
 from mbre.graph.state import ExtractionTask, State
-from mbre.inventory import Inventory
+from mbre.inventory.inventory import Inventory
 
 
 def fan_out_extraction(

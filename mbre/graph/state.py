@@ -6,7 +6,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from mbre.schemas import Decision, Extraction, Instance, Usage, Verdict
+from mbre.schemas.instances import Instance
+from mbre.schemas.results import Decision, Extraction, Usage, Verdict
 
 
 @dataclass(kw_only=True)
@@ -23,8 +24,8 @@ class State(InputState):
 
     ranking: list[str] = field(default_factory=list)
     """Positive labels, nearest to the sentence first (FAISS retrieval)."""
-    groups: list[list[str]] = field(default_factory=list)
-    """The label groups to ask, in routing order; each gets one multi-class prompt."""
+    groups: list[int] = field(default_factory=list)
+    """The groups to ask, in routing order; each gets one multi-class prompt."""
     extractions: Annotated[list[Extraction], operator.add] = field(default_factory=list)
     """One answer per asked group; parallel extraction nodes append here."""
     candidates: list[str] = field(default_factory=list)

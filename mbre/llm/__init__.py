@@ -1,1 +1,1 @@
-"""LLM back ends of mbre: the embedded local model and OpenAI-compatible clients."""
+"""How a question reaches a model: providers, structured answers, the call cache, retries and rate limits."""

@@ -35,7 +35,7 @@ from langchain_core.messages import AIMessage, message_to_dict, messages_from_di
 from langchain_core.outputs import ChatGeneration, Generation
 from pydantic import BaseModel
 
-from mbre.llm.local import cache_dir
+from mbre.llm.local.paths import cache_dir
 
 #: What `response_metadata["mbre_cache"]` holds on a message served from the cache.
 HIT = "hit"

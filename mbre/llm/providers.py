@@ -8,7 +8,6 @@ import hashlib
 import ipaddress
 import json
 import os
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -19,38 +18,20 @@ from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import Field, SecretStr
 
+from mbre.errors import MbreError
 from mbre.llm.cache import SqliteLLMCache, llm_string
+from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, embedded_model
+from mbre.llm.local.server import CTX_PER_SLOT, local_server
 from mbre.llm.ratelimit import shared_limiter
 from mbre.llm.retry import Retrier
+from mbre.llm.settings import ModelSettings
+from mbre.schemas.options import Role
 
 PROVIDERS = ("local", "openai")
 
 
-class ProviderError(ValueError):
+class ProviderError(MbreError):
     """A model string or provider setting that cannot work; says what to change."""
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """Everything that builds a chat model (model, decoding, cache, rate limits, retries): hashable, so
-    built models are reused."""
-
-    spec: str = "local"
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    api_key_file: str | None = None
-    temperature: float = 0.0
-    max_tokens: int = 160
-    logprobs: bool = True
-    timeout: float = 120.0
-    local_slots: int = 4
-    cache: bool = True
-    cache_path: str | None = None
-    requests_per_minute: float | None = None
-    tokens_per_minute: int | None = None
-    max_retries: int = 6
-    retry_base_seconds: float = 0.5
-    sample_index: int | None = None
 
 
 class MbreChatOpenAI(ChatOpenAI):
@@ -77,14 +58,30 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return provider, name.strip()
 
 
+def chat_model_for(settings: ModelSettings, role: Role) -> BaseChatModel:
+    """The chat model of a role: the ready `chat_model` when the settings carry one, else the one built
+    for the role's settings, reused across sentences and runs."""
+    if settings.chat_model is not None:
+        return settings.chat_model
+    return chat_model(settings.for_role(role))
+
+
+def context_window(settings: ModelSettings) -> int | None:
+    """The context that every prompt and its answer must fit: `context_tokens`, else the embedded
+    server's per-slot context for `local`; None when unknown (no check)."""
+    if settings.context_tokens is not None or settings.chat_model is not None:
+        return settings.context_tokens
+    if settings.model.partition(":")[0] == "local":
+        return CTX_PER_SLOT
+    return None
+
+
 @cache
 def chat_model(settings: ModelSettings) -> BaseChatModel:
     """Build (once per settings) the chat model; for `local`, start or reuse the embedded server."""
-    provider, name = parse_spec(settings.spec)
+    provider, name = parse_spec(settings.model)
     endpoint: str | None = None
     if provider == "local":
-        from mbre.llm.local import DEFAULT_LOCAL_MODEL, embedded_model, local_server
-
         name = name or DEFAULT_LOCAL_MODEL
         base_url, api_key = local_server(name, slots=settings.local_slots).base_url, SecretStr("local")
         # The server's port changes with every start: the weights themselves name this endpoint.
@@ -168,7 +165,7 @@ def _api_key(settings: ModelSettings) -> SecretStr:
     if settings.base_url:  # self-hosted OpenAI-compatible servers usually take any key
         return SecretStr("EMPTY")
     raise ProviderError(
-        f"{settings.spec} needs an API key: set the environment variable {settings.api_key_env}, or "
+        f"{settings.model} needs an API key: set the environment variable {settings.api_key_env}, or "
         "api_key_file (or point base_url at a self-hosted OpenAI-compatible server)"
     )
 

@@ -19,11 +19,13 @@ from typing import Literal, TypeVar
 
 import openai
 
+from mbre.errors import MbreError
+
 R = TypeVar("R")
 RetryKind = Literal["rate_limited", "server_error", "connection", "timeout"]
 
 
-class LLMCallError(RuntimeError):
+class LLMCallError(MbreError):
     """A model call that failed for good: the provider refused the request, or transient errors outlasted
     the retries. The message carries the provider's own explanation."""
 

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 from mbre.llm.cache import is_cache_hit, reask
 from mbre.llm.ratelimit import RateLimiter
 from mbre.llm.retry import Retrier
-from mbre.schemas import Usage
 from mbre.schemas.answers import VerifyAnswer
+from mbre.schemas.results import Usage
 
 T = TypeVar("T", bound=BaseModel)
 _YES_NO = re.compile(r"^\W*(yes|no)\b[\s.,:;!-]*(.*)", flags=re.IGNORECASE | re.DOTALL)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mbre.schemas.errors import InputError, pydantic_field
+from mbre.errors import InputError
 
 
 class Span(BaseModel):
@@ -70,7 +70,7 @@ def parse_instance(record: object, *, source: str, line: int) -> Instance:
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, _SpanError):
             raise InputError(source, str(cause), line=line, field=cause.role) from exc
-        raise InputError(source, first["msg"], line=line, field=pydantic_field(first["loc"])) from exc
+        raise InputError.from_validation(source, exc, line=line) from exc
 
 
 #: Receives each bad line instead of stopping the read (`--on-bad-input skip`).

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mbre.schemas.errors import InputError, pydantic_field
+from mbre.errors import InputError, pydantic_field
 
 #: Names recognised as the no-relation label when the schema file does not mark one.
 NO_RELATION_NAMES = ("Other", "NA", "no_relation", "no relation", "None", "NONE")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from mbre.schemas.instances import Instance, Span
+from mbre.schemas.options import DecisionPolicy, Strategy
 
 
 class Usage(BaseModel):
@@ -110,8 +111,8 @@ class Provenance(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
-    strategy: str
-    decision_policy: str
+    strategy: Strategy
+    decision_policy: DecisionPolicy
     epsilon: float
     prompt_hash: str
     schema_hash: str

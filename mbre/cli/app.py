@@ -1,0 +1,26 @@
+"""The `mbre` command: `group` shows the relation groups, `plan` prices a corpus, `discover` labels it,
+`evaluate` and `student` score strategies and samples against gold data."""
+
+from __future__ import annotations
+
+import typer
+
+from mbre.cli.discover import discover_command
+from mbre.cli.errors import HandledGroup
+from mbre.cli.evaluate import evaluate_command
+from mbre.cli.group import group_command
+from mbre.cli.plan import plan_command
+from mbre.cli.student import student_command
+
+app = typer.Typer(
+    cls=HandledGroup,
+    help="Find relation-extraction training samples in unlabeled text with LLMs (M-BRe).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # a bug's traceback must not print settings or keys
+)
+app.command("group")(group_command)
+app.command("discover")(discover_command)
+app.command("plan")(plan_command)
+app.command("evaluate")(evaluate_command)
+app.command("student")(student_command)

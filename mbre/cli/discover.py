@@ -1,0 +1,171 @@
+"""`mbre discover`: label a file of sentences into a run directory, with a live bar and a closing summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mbre.cli.console import console
+from mbre.cli.options import (
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
+    DecisionOpt,
+    GroupingOpt,
+    InputOpt,
+    ModelOpt,
+    NoRelationOpt,
+    OnBadInputOpt,
+    RelationsOpt,
+    RouteTopKOpt,
+    StrategyOpt,
+    load_inventory,
+    prepare_models,
+    read_input,
+)
+from mbre.cli.progress import RunProgress
+from mbre.cli.tables import print_rows
+from mbre.schemas.table import Rows
+
+if TYPE_CHECKING:
+    from mbre.graph.context import MbreContext
+    from mbre.run.discover import Summary
+    from mbre.run.rundir import RunDir
+
+
+def discover_command(
+    relations: RelationsOpt,
+    input: InputOpt,
+    run_dir: Annotated[
+        Path,
+        typer.Option(help="Run directory: manifest, samples.jsonl, failures.jsonl; re-running resumes it."),
+    ] = Path("runs/latest"),
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    strategy: StrategyOpt = None,
+    decision: DecisionOpt = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Keep verified labels with confidence >= 1 - epsilon.")
+    ] = None,
+    route_top_k: RouteTopKOpt = None,
+    concurrency: ConcurrencyOpt = 4,
+    limit: Annotated[int | None, typer.Option(help="Label only the first N sentences.")] = None,
+    grouping: GroupingOpt = None,
+    no_relation: NoRelationOpt = None,
+    on_bad_input: OnBadInputOpt = "fail",
+    fresh: Annotated[
+        bool, typer.Option(help="Start the run directory over (earlier results are moved aside).")
+    ] = False,
+    retry_failed: Annotated[bool, typer.Option(help="Take the sentences that failed before again.")] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Stop cleanly once this is spent: tokens (200000, 200k) or money (5usd)."),
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write a JSON Lines trace of every node and LLM call.")
+    ] = None,
+) -> None:
+    """Label every sentence of --input into --run-dir: one sample per sentence, with confidence and
+    provenance. Re-running the same command resumes where it stopped."""
+    from mbre.run.budget import parse_budget
+    from mbre.run.config import load_context
+    from mbre.run.discover import discover
+    from mbre.run.rundir import RunDir
+    from mbre.run.tracing import JsonlTracer
+
+    inventory = load_inventory(relations, no_relation, None, True, grouping)
+    instances, bad = read_input(input, on_bad_input)
+    instances = instances[:limit]
+    ctx = load_context(
+        config,
+        model=model,
+        base_url=base_url,
+        strategy=strategy,
+        decision=decision,
+        epsilon=epsilon,
+        route_top_k=route_top_k,
+    )
+    spend = parse_budget(budget, ctx) if budget else None
+    prepare_models(ctx)
+    tracer = JsonlTracer(trace) if trace else None
+    try:
+        with RunProgress(len(instances), inventory.schema.no_relation_label) as progress:
+            summary = discover(
+                inventory,
+                instances,
+                ctx,
+                run_dir,
+                input_file=input,
+                concurrency=concurrency,
+                on_event=progress.on_event,
+                callbacks=[tracer] if tracer else [],
+                retry_failed=retry_failed,
+                fresh=fresh,
+                budget=spend,
+                quarantined=bad,
+            )
+    finally:
+        if tracer is not None:
+            tracer.close()
+    _print_summary(summary, RunDir(run_dir), ctx)
+    if summary.failed:
+        for sentence, error in list(summary.failed.items())[:10]:
+            console.print(f"[red]failed[/] {sentence}: {error}", highlight=False)
+        console.print(f"take them again with: mbre discover ... --run-dir {run_dir} --retry-failed")
+        raise typer.Exit(1)
+    if summary.stopped == "interrupted":
+        console.print("interrupted: the same command resumes")
+        raise typer.Exit(130)  # the shell's code for Ctrl-C, so scripts see the run is not complete
+
+
+def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
+    from mbre.run.budget import cost_usd
+
+    n = max(summary.sentences, 1)
+    usage = summary.usage
+    rows: list[tuple[str, object]] = [
+        ("sentences labelled now", summary.sentences),
+        ("  with a relation", summary.labelled),
+        ("  no relation", summary.no_relation),
+        ("  abstained", summary.abstained),
+        ("finished earlier (resumed)", summary.resumed),
+        ("failed", len(summary.failed)),
+        ("failed earlier (take again: --retry-failed)", len(run.failures().keys() - summary.failed.keys())),
+        ("bad input lines (quarantined)", summary.quarantined),
+        ("too long for the model", summary.refused),
+        ("LLM calls (per sentence)", f"{usage.calls} ({usage.calls / n:.2f})"),
+        ("  answered from cache", _share(usage.cached_calls, usage.calls)),
+        ("  retried (transient errors)", usage.retries),
+    ]
+    for stage, stage_usage in sorted(summary.stages.items()):
+        rows.append(
+            (
+                f"  {stage}: calls, prompt + completion tokens",
+                f"{stage_usage.calls}, {stage_usage.prompt_tokens} + {stage_usage.completion_tokens}",
+            )
+        )
+    rows += [
+        ("tokens: prompt + completion", f"{usage.prompt_tokens} + {usage.completion_tokens}"),
+        (
+            "tokens billed (not from cache)",
+            f"{usage.billed_prompt_tokens} + {usage.billed_completion_tokens}",
+        ),
+        ("seconds / sentence", f"{summary.seconds / n:.2f}"),
+    ]
+    cost = cost_usd(usage, ctx)
+    if cost is not None:
+        rows.append(("cost (price table)", f"${cost:.4f}"))
+    if summary.stopped:
+        rows.append(("stopped early", summary.stopped))
+    title = f"mbre discover ({ctx.strategy}, {ctx.model})"
+    print_rows(Rows(title=title, headers=["", "value"], rows=[[name, str(value)] for name, value in rows]))
+    console.print(f"samples in {run.samples_file}")
+    if summary.quarantined or summary.refused:
+        console.print(f"refused input lines in {run.quarantine_file}")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} ({part / whole:.0%})" if whole else str(part)

@@ -1,0 +1,25 @@
+"""The one error handler of every command: an `MbreError` is one line and its exit status (2 for bad input,
+settings or services); anything else is a bug in mbre and keeps its traceback (exit 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import typer
+from rich.text import Text
+from typer.core import TyperGroup
+
+from mbre.cli.console import console
+from mbre.errors import MbreError
+
+
+class HandledGroup(TyperGroup):
+    """The app's command group; it runs each command under the handler."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MbreError as error:
+            console.print(Text.assemble(("error:", "bold red"), " ", str(error)))
+            raise typer.Exit(error.exit_code) from error

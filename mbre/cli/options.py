@@ -1,0 +1,85 @@
+"""What the `mbre` commands share: option types, and loading the inventory, the input and the models.
+
+Only typing and typer here at import time: `mbre --help` must not pay for the graph, FAISS or scikit-learn,
+so the loaders import them when a command runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mbre.cli.console import console
+from mbre.schemas.options import BadInputPolicy, DecisionPolicy, GoldFormat, Strategy
+
+if TYPE_CHECKING:
+    from mbre.errors import InputError
+    from mbre.graph.context import MbreContext
+    from mbre.inventory.inventory import Inventory
+    from mbre.schemas.instances import Instance
+
+RelationsOpt = Annotated[
+    Path, typer.Option("--relations", help="Relation schema (JSON).", show_default=False)
+]
+NoRelationOpt = Annotated[
+    str | None, typer.Option("--no-relation", help="The no-relation label, if the schema marks none.")
+]
+InputOpt = Annotated[Path, typer.Option("--input", help="Sentences (JSON Lines).", show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).")]
+ModelOpt = Annotated[str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")]
+StrategyOpt = Annotated[Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")]
+DecisionOpt = Annotated[DecisionPolicy | None, typer.Option(help="best (the paper) or first.")]
+RouteTopKOpt = Annotated[int | None, typer.Option(help="Ask only the groups of the k nearest relations.")]
+GroupingOpt = Annotated[Path | None, typer.Option(help="Use a saved grouping artifact.")]
+OnBadInputOpt = Annotated[
+    BadInputPolicy,
+    typer.Option(help="fail: stop at the first bad line; skip: quarantine bad lines and go on."),
+]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Sentences in flight at once.")]
+ReportDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--report-dir", help="Where to write report.md, report.json and charts.", show_default=False
+    ),
+]
+FormatOpt = Annotated[
+    GoldFormat, typer.Option("--format", help="Gold file format: auto, jsonl, semeval, tacred.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the random draw.")]
+
+
+def load_inventory(
+    relations: Path, no_relation: str | None, k: int | None, refine: bool, grouping_file: Path | None
+) -> Inventory:
+    from mbre.inventory.grouping import Grouping, group_relations
+    from mbre.inventory.inventory import Inventory
+    from mbre.schemas.relations import RelationSchema
+
+    schema = RelationSchema.from_file(relations, no_relation=no_relation)
+    grouping = (
+        Grouping.load(grouping_file, schema) if grouping_file else group_relations(schema, k, refine=refine)
+    )
+    return Inventory.build(schema, grouping)
+
+
+def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list[InputError]]:
+    from mbre.schemas.instances import read_instances
+
+    bad: list[InputError] = []
+    instances = read_instances(path, bad.append if policy == "skip" else None)
+    for error in bad[:5]:
+        console.print(f"[yellow]skipped[/] {error}", highlight=False)
+    if len(bad) > 5:
+        console.print(f"[yellow]skipped[/] {len(bad) - 5} more bad lines", highlight=False)
+    return instances, bad
+
+
+def prepare_models(ctx: MbreContext) -> None:
+    """Build both roles' models (starting the embedded server) before any progress clock starts."""
+    from mbre.llm.providers import chat_model_for
+
+    with console.status(f"preparing {ctx.model} ..."):
+        chat_model_for(ctx, "extraction")
+        chat_model_for(ctx, "verification")

@@ -1,0 +1,305 @@
+"""The strategies compared on gold data: each labels the same sentences with the same model and is scored
+and costed; the mbre run is replayed for the epsilon sweep and the routing widths.
+
+Every result records what reproduces it: the command, the mbre version, the model, the hashes of the
+prompts, schema and grouping, and the sha256 of every input file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from langchain_core.callbacks import BaseCallbackHandler
+from pydantic import BaseModel, computed_field
+
+from mbre.errors import InputError, MbreError, SettingError
+from mbre.evaluation.gold import select_slice
+from mbre.evaluation.metrics import (
+    SEMEVAL_LABELS,
+    LabelScores,
+    Scores,
+    abstention_rate,
+    accuracy,
+    confusion_matrix,
+    prf,
+    semeval_official_macro_f1,
+)
+from mbre.evaluation.records import RunRecord, run_record
+from mbre.evaluation.replays import TOP_KS, RouteRow, SweepRow, epsilon_sweep, route_replay
+from mbre.graph.context import MbreContext
+from mbre.inventory.inventory import Inventory
+from mbre.run.discover import EventSink, discover, provenance
+from mbre.run.rundir import RunDir
+from mbre.schemas.instances import Instance
+from mbre.schemas.options import EPSILONS, STRATEGIES, Strategy, answer_settings
+from mbre.schemas.relations import RelationSchema
+from mbre.schemas.results import Sample, Usage
+
+
+class EvaluationStopped(MbreError):
+    """A strategy's run stopped before every sentence was labelled (interrupt or budget): its scores
+    would count the missing sentences as abstentions, so none are computed. The same call resumes."""
+
+    exit_code = 1
+
+
+class Setup(BaseModel):
+    """What every strategy shared: model, prompts, inventory and the gold slice."""
+
+    model: str
+    prompt_hash: str
+    schema_hash: str
+    grouping_hash: str
+    groups: list[list[str]]
+    no_relation: str
+    settings: dict[str, str | int | float | bool | None]
+    """As configured. The mbre run asks every group whatever `route_top_k` says, so that the routing
+    replay can judge every width on the same answers; `route_top_k` joins the replayed widths."""
+    limit: int | None
+    seed: int | None
+    sentences: int
+
+
+class Cost(BaseModel):
+    """LLM usage of the sentences that got a sample. Seconds are the wall time of the invocations that
+    asked the model every call (`timing.jsonl` of the run), over the sentences those invocations decided:
+    answers from the cache would time the cache, not the model."""
+
+    sentences: int
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    timed_sentences: int
+    seconds: float
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def calls_per_sentence(self) -> float:
+        return _per(self.calls, self.sentences)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prompt_tokens_per_sentence(self) -> float:
+        return _per(self.prompt_tokens, self.sentences)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def completion_tokens_per_sentence(self) -> float:
+        return _per(self.completion_tokens, self.sentences)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def seconds_per_sentence(self) -> float | None:
+        return self.seconds / self.timed_sentences if self.timed_sentences else None
+
+
+class Confusion(BaseModel):
+    labels: list[str]
+    """Row i is gold `labels[i]`; column j is predicted `labels[j]`, and the last column abstentions."""
+    matrix: list[list[int]]
+
+
+class StrategyResult(BaseModel):
+    strategy: Strategy
+    samples: str
+    """The run directory that holds the strategy's samples."""
+    accuracy: float
+    micro: Scores
+    macro: Scores
+    """Micro and macro P/R/F1 over the positive labels (`metrics.prf`)."""
+    semeval_macro_f1: float | None
+    """The official SemEval-2010 Task 8 score; None unless the schema is SemEval's."""
+    per_label: list[LabelScores]
+    confusion: Confusion
+    abstained: float
+    """Share of the sentences without a label: abstentions, and sentences that got no sample."""
+    no_sample: dict[str, str]
+    """Sentence id -> why it has no sample (its last error), counted above as an abstention."""
+    cost: Cost
+    ratios: dict[str, float | None]
+    """Each per-sentence cost divided by the reference strategy's (None where that is 0)."""
+
+
+class Evaluation(BaseModel):
+    run: RunRecord
+    setup: Setup
+    reference: Strategy
+    """The strategy the cost ratios divide by: mbre when it ran, else the first one."""
+    strategies: list[StrategyResult]
+    epsilon_sweep: list[SweepRow]
+    """Replayed from the mbre run's verdicts; empty without an mbre run."""
+    route: list[RouteRow]
+    """Replayed from the mbre run's answers: every group, then each routing width; empty without mbre."""
+
+
+def check_strategies(names: Sequence[str]) -> list[Strategy]:
+    """The names as strategies, each known and named once, at least one."""
+    if not names or len(set(names)) != len(names) or not set(names) <= set(STRATEGIES):
+        raise SettingError(
+            f"name distinct strategies from {', '.join(STRATEGIES)}, at least one; got {list(names)}"
+        )
+    return [strategy for name in names for strategy in STRATEGIES if strategy == name]
+
+
+def is_semeval(schema: RelationSchema) -> bool:
+    return set(schema.labels) == SEMEVAL_LABELS
+
+
+def evaluate(
+    inventory: Inventory,
+    gold_instances: Sequence[Instance],
+    strategies: Sequence[Strategy],
+    base_ctx: MbreContext,
+    out_dir: str | Path,
+    *,
+    concurrency: int = 4,
+    on_event: EventSink | None = None,
+    callbacks: list[BaseCallbackHandler] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    files: Mapping[str, str | Path] | None = None,
+    fresh: bool = False,
+    epsilons: Sequence[float] = EPSILONS,
+    top_ks: Sequence[int] = TOP_KS,
+) -> Evaluation:
+    """Label the gold slice with each strategy into `out_dir/<strategy>/` (a discover run directory, so an
+    interrupted evaluation resumes) and score every run against the gold labels.
+
+    `on_event` also gets `{"event": "strategy", "strategy", "sentences"}` before each run. `files` are the
+    input files to hash into the record, by role.
+    """
+    strategies = check_strategies(strategies)
+    instances = select_slice(gold_instances, limit, seed)
+    schema = inventory.schema
+    gold = [instance.relation for instance in instances]
+    strays = [i.id for i, label in zip(instances, gold, strict=True) if label not in schema.labels]
+    if strays:
+        raise InputError(
+            "gold sentences", f"{len(strays)} have no gold label of the schema, e.g. {strays[0]!r}"
+        )
+    gold_labels = [label for label in gold if label is not None]
+    out_dir = Path(out_dir)
+    results: list[StrategyResult] = []
+    mbre_samples: list[Sample] = []
+    for strategy in strategies:
+        if on_event is not None:
+            on_event({"event": "strategy", "strategy": strategy, "sentences": len(instances)})
+        ctx = replace(base_ctx, strategy=strategy, route_top_k=None)
+        run_dir = out_dir / strategy
+        summary = discover(
+            inventory,
+            instances,
+            ctx,
+            run_dir,
+            concurrency=concurrency,
+            on_event=on_event,
+            callbacks=callbacks,
+            fresh=fresh,
+        )
+        if summary.stopped is not None:
+            raise EvaluationStopped(
+                f"the {strategy} run stopped ({summary.stopped}); the same command resumes"
+            )
+        run = RunDir(run_dir)
+        by_id = {sample.id: sample for sample in run.samples()}
+        ordered = [by_id[instance.id] for instance in instances if instance.id in by_id]
+        failures = run.failures()
+        no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
+        pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
+        usage = sum((sample.decision.usage for sample in ordered), Usage())
+        timed = [timing for timing in run.timings() if timing.cached_calls == 0]
+        cost = Cost(
+            sentences=len(ordered),
+            calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            timed_sentences=sum(timing.sentences for timing in timed),
+            seconds=sum(timing.seconds for timing in timed),
+        )
+        results.append(_score(strategy, str(run_dir), gold_labels, pred, schema, no_sample, cost))
+        if strategy == "mbre":
+            mbre_samples = ordered
+    reference = "mbre" if "mbre" in strategies else strategies[0]
+    results = _with_ratios(results, reference)
+    gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
+    judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in mbre_samples]
+    widths = sorted({*top_ks, *([base_ctx.route_top_k] if base_ctx.route_top_k else [])})
+    return Evaluation(
+        run=run_record(files or {}),
+        setup=_setup(inventory, base_ctx, limit, seed, len(instances)),
+        reference=reference,
+        strategies=results,
+        epsilon_sweep=epsilon_sweep(judged, schema.no_relation_label, epsilons) if judged else [],
+        route=route_replay(judged, [gold_by_id[s.id] for s in judged], inventory, widths) if judged else [],
+    )
+
+
+def _score(
+    strategy: Strategy,
+    samples: str,
+    gold: list[str],
+    pred: list[str | None],
+    schema: RelationSchema,
+    no_sample: dict[str, str],
+    cost: Cost,
+) -> StrategyResult:
+    scores = prf(gold, pred, no_relation=schema.no_relation_label)
+    semeval = (
+        semeval_official_macro_f1(gold, pred)
+        if is_semeval(schema) and any(g != schema.no_relation_label for g in gold)
+        else None
+    )
+    return StrategyResult(
+        strategy=strategy,
+        samples=samples,
+        accuracy=accuracy(gold, pred),
+        micro=scores.micro,
+        macro=scores.macro,
+        semeval_macro_f1=semeval,
+        per_label=list(scores.per_label),
+        confusion=Confusion(labels=schema.labels, matrix=confusion_matrix(gold, pred, schema.labels)),
+        abstained=abstention_rate(pred),
+        no_sample=no_sample,
+        cost=cost,
+        ratios={},
+    )
+
+
+def _with_ratios(results: list[StrategyResult], reference: str) -> list[StrategyResult]:
+    (base,) = [r.cost for r in results if r.strategy == reference]
+    measures = {
+        "calls": lambda c: c.calls_per_sentence,
+        "prompt_tokens": lambda c: c.prompt_tokens_per_sentence,
+        "completion_tokens": lambda c: c.completion_tokens_per_sentence,
+        "seconds": lambda c: c.seconds_per_sentence,
+    }
+    out = []
+    for result in results:
+        ratios = {}
+        for name, measure in measures.items():
+            value, denominator = measure(result.cost), measure(base)
+            ratios[name] = value / denominator if value is not None and denominator else None
+        out.append(result.model_copy(update={"ratios": ratios}))
+    return out
+
+
+def _setup(inventory: Inventory, ctx: MbreContext, limit: int | None, seed: int, sentences: int) -> Setup:
+    origin = provenance(inventory, ctx)
+    return Setup(
+        model=origin.model,
+        prompt_hash=origin.prompt_hash,
+        schema_hash=origin.schema_hash,
+        grouping_hash=origin.grouping_hash,
+        groups=[list(group) for group in inventory.grouping.groups],
+        no_relation=inventory.schema.no_relation_label,
+        settings={name: value for name, value in answer_settings(ctx).items() if name != "strategy"},
+        limit=limit,
+        seed=seed if limit is not None else None,
+        sentences=sentences,
+    )
+
+
+def _per(total: int, count: int) -> float:
+    return total / count if count else 0.0

@@ -1,0 +1,36 @@
+"""Label decision node (M-BRe step 3): from verified candidates to one label, or an honest abstention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from mbre.graph.context import MbreContext
+from mbre.graph.decision import decide_label
+from mbre.graph.state import State
+from mbre.inventory.inventory import Inventory
+from mbre.schemas.results import Decision
+
+
+def decide(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict[str, Any]:
+    ctx = runtime.context
+    label, confidence, rule = decide_label(
+        strategy=ctx.strategy,
+        policy=ctx.decision,
+        epsilon=ctx.epsilon,
+        no_relation=inventory.schema.no_relation_label,
+        extractions=state.extractions,
+        verdicts=state.verdicts,
+    )
+    decision = Decision(
+        label=label,
+        confidence=confidence,
+        rule=rule,
+        candidates=state.candidates,
+        extractions=state.extractions,
+        verdicts=state.verdicts,
+        usage=state.usage,
+    )
+    runtime.stream_writer({"event": "decided", "id": state.instance.id, "label": label, "rule": rule})
+    return {"decision": decision}

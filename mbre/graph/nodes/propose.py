@@ -1,0 +1,24 @@
+"""Candidate node: turns the strategy's first step into the labels to verify, in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from mbre.graph.context import MbreContext
+from mbre.graph.state import State
+
+
+def propose(state: State, runtime: Runtime[MbreContext]) -> dict[str, Any]:
+    strategy = runtime.context.strategy
+    if strategy == "mbre":
+        # Parallel extractions finish in any order; verify in routing order, nearest group first.
+        order = {group: rank for rank, group in enumerate(state.groups)}
+        answered = sorted(state.extractions, key=lambda e: order.get(e.group, len(order)))
+        candidates = [e.label for e in answered if e.label is not None]
+    elif strategy == "binary":
+        candidates = list(state.ranking)
+    else:  # multiclass: its one answer is final
+        candidates = []
+    return {"candidates": candidates}

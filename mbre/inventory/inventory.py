@@ -1,0 +1,59 @@
+"""The relation inventory prepared for labelling: schema, grouping and retrieval index, built once; and the
+one routing rule that the graph, `mbre plan` and the routing replay all ask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbre.errors import SettingError
+from mbre.inventory.grouping import Grouping, group_relations
+from mbre.inventory.retrieval import RelationIndex
+from mbre.schemas.instances import Instance
+from mbre.schemas.options import Strategy
+from mbre.schemas.relations import RelationSchema
+
+#: Group id of the multiclass baseline's single prompt over every label.
+ALL_LABELS = -1
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where one sentence's questions go."""
+
+    ranking: list[str]
+    """Every positive label, nearest to the sentence first (FAISS retrieval)."""
+    groups: list[int]
+    """The groups to ask one multi-class question each, nearest first; `[ALL_LABELS]` for the multiclass
+    baseline, none for the binary one."""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    schema: RelationSchema
+    grouping: Grouping
+    index: RelationIndex
+
+    @classmethod
+    def build(cls, schema: RelationSchema, grouping: Grouping | None = None) -> Inventory:
+        grouping = grouping or group_relations(schema)
+        if grouping.schema_hash != schema.sha256:
+            raise SettingError("the grouping was made for another relation schema")
+        return cls(schema=schema, grouping=grouping, index=RelationIndex(schema, grouping))
+
+    def asked_labels(self, group: int) -> list[str]:
+        """The labels a group's prompt offers: its positive relations ("none" stands for the
+        no-relation label, so it is not offered twice)."""
+        labels = self.schema.labels if group == ALL_LABELS else self.grouping.groups[group]
+        return [label for label in labels if label != self.schema.no_relation_label]
+
+    def groups_to_ask(self, instance: Instance, strategy: Strategy, top_k: int | None = None) -> Routing:
+        """Which groups a sentence is asked about under `strategy`: for M-BRe every group that offers a
+        label (the paper), nearest first, or with `top_k` only the groups of the `top_k` nearest relations."""
+        ranking = self.index.rank(instance)
+        if strategy == "mbre":
+            groups = [g for g in self.index.route(ranking, top_k) if self.asked_labels(g)]
+        elif strategy == "multiclass":
+            groups = [ALL_LABELS]
+        else:  # binary: no multi-class step, every label goes to verification
+            groups = []
+        return Routing(ranking=[label for label, _ in ranking], groups=groups)

@@ -1,0 +1,16 @@
+"""Where the embedded model's files live on this machine: one cache directory for assembled weights, server
+logs and the LLM-call cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where assembled models and server logs live: $MBRE_CACHE_DIR, $XDG_CACHE_HOME/mbre or ~/.cache/mbre."""
+    if explicit := os.environ.get("MBRE_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return Path(xdg).expanduser() / "mbre"
+    return Path.home() / ".cache" / "mbre"

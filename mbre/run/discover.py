@@ -1,0 +1,268 @@
+"""Labelling a whole file into a run directory: sentences flow through the graph on asyncio with a bounded
+number in flight; each sample is appended the moment it is decided, so nothing finished is ever lost."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.graph.state import CompiledStateGraph
+
+from mbre import __version__
+from mbre.errors import InputError
+from mbre.graph.builder import build_graph
+from mbre.graph.context import MbreContext
+from mbre.inventory.inventory import ALL_LABELS, Inventory
+from mbre.llm.providers import context_window, redact
+from mbre.prompts.render import extraction_messages, prompts_hash
+from mbre.run.budget import Budget
+from mbre.run.rundir import Manifest, RunDir, file_sha256
+from mbre.schemas.instances import Instance
+from mbre.schemas.options import answer_settings
+from mbre.schemas.results import Decision, Provenance, Sample, Usage
+
+#: Receives every custom stream event of every sentence (progress), on the event-loop thread.
+EventSink = Callable[[dict[str, Any]], None]
+#: A rough characters-per-token ratio, for refusing sentences that cannot fit the model's context.
+CHARS_PER_TOKEN = 4
+
+
+@dataclass
+class Summary:
+    """What one invocation did, for the closing table and for scripts."""
+
+    sentences: int = 0
+    """Sentences decided by this invocation."""
+    labelled: int = 0
+    """Sentences that got a positive relation."""
+    no_relation: int = 0
+    abstained: int = 0
+    resumed: int = 0
+    """Sentences already finished in the run directory, not asked again."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Sentence id -> error, for sentences whose run raised (e.g. the endpoint kept failing)."""
+    refused: int = 0
+    """Sentences too long for the model's context, quarantined with the reason."""
+    quarantined: int = 0
+    """Input lines refused as bad input (`--on-bad-input skip`)."""
+    stopped: str | None = None
+    """Why the run stopped before the end: `budget` or `interrupted`; None when it ran through."""
+    usage: Usage = field(default_factory=Usage)
+    stages: dict[str, Usage] = field(default_factory=dict)
+    """LLM usage per node (`extract`, `verify`)."""
+    seconds: float = 0.0
+    rules: dict[str, int] = field(default_factory=dict)
+
+    def add(self, decision: Decision, no_relation_label: str) -> None:
+        self.sentences += 1
+        self.usage = self.usage + decision.usage
+        self.rules[decision.rule] = self.rules.get(decision.rule, 0) + 1
+        if decision.label is None:
+            self.abstained += 1
+        elif decision.label == no_relation_label:
+            self.no_relation += 1
+        else:
+            self.labelled += 1
+
+    def add_stage(self, event: dict[str, Any]) -> None:
+        usage = Usage.model_validate(event["usage"])
+        self.stages[event["node"]] = self.stages.get(event["node"], Usage()) + usage
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        return self.usage.cached_calls / self.usage.calls if self.usage.calls else None
+
+
+def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
+    models = {ctx.model_name("extraction"), ctx.model_name("verification")}
+    return Provenance(
+        model=" + ".join(sorted(models)) if ctx.chat_model is None else type(ctx.chat_model).__name__,
+        strategy=ctx.strategy,
+        decision_policy=ctx.decision,
+        epsilon=ctx.epsilon,
+        prompt_hash=prompts_hash(),
+        schema_hash=inventory.schema.sha256,
+        grouping_hash=inventory.grouping.sha256,
+        mbre_version=__version__,
+    )
+
+
+def manifest(
+    inventory: Inventory, ctx: MbreContext, instances: list[Instance], input_file: str | Path | None
+) -> Manifest:
+    """The run's identity: without an input file, the sentences themselves are hashed."""
+    if input_file is not None:
+        input_sha = file_sha256(input_file)
+    else:
+        digest = hashlib.sha256()
+        for instance in instances:
+            digest.update(instance.model_dump_json().encode("utf-8") + b"\n")
+        input_sha = digest.hexdigest()
+    return Manifest(
+        mbre_version=__version__,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        command=list(sys.argv),
+        input_file=str(input_file or "(in memory)"),
+        input_sha256=input_sha,
+        schema_hash=inventory.schema.sha256,
+        grouping_hash=inventory.grouping.sha256,
+        prompt_hash=prompts_hash(),
+        settings=answer_settings(ctx),
+    )
+
+
+def too_long(inventory: Inventory, instance: Instance, ctx: MbreContext) -> str | None:
+    """Why a sentence cannot fit the model's context, or None. The prompt offering every label bounds
+    every prompt the graph sends for it."""
+    window = context_window(ctx)
+    if window is None:
+        return None
+    messages = extraction_messages(inventory.schema, inventory.asked_labels(ALL_LABELS), instance)
+    tokens = sum(len(str(message.content)) for message in messages) // CHARS_PER_TOKEN
+    if tokens + ctx.max_tokens <= window:
+        return None
+    return (
+        f"sentence too long for the model: its prompts take about {tokens} tokens, plus max_tokens "
+        f"{ctx.max_tokens}, over the context of {window} tokens"
+    )
+
+
+async def label_one(
+    graph: CompiledStateGraph,
+    instance: Instance,
+    ctx: MbreContext,
+    *,
+    on_event: EventSink | None,
+    callbacks: list[BaseCallbackHandler],
+) -> Decision:
+    """Stream one sentence through the graph, passing its progress events on as they happen."""
+    config = {"callbacks": callbacks, "metadata": {"mbre_id": instance.id}}
+    decision: Decision | None = None
+    async for mode, chunk in graph.astream(
+        {"instance": instance}, config, context=ctx, stream_mode=["custom", "values"]
+    ):
+        if mode == "custom" and on_event is not None:
+            on_event(chunk)
+        elif mode == "values" and chunk.get("decision") is not None:
+            decision = chunk["decision"]
+    if decision is None:  # the graph always ends in `decide`; this would be a bug, not bad input
+        raise RuntimeError(f"the graph ended without a decision for {instance.id}")
+    return decision
+
+
+def discover(
+    inventory: Inventory,
+    instances: list[Instance],
+    ctx: MbreContext,
+    run_dir: str | Path,
+    *,
+    input_file: str | Path | None = None,
+    concurrency: int = 4,
+    on_event: EventSink | None = None,
+    callbacks: list[BaseCallbackHandler] | None = None,
+    retry_failed: bool = False,
+    fresh: bool = False,
+    budget: Budget | None = None,
+    quarantined: Sequence[InputError] = (),
+) -> Summary:
+    """Label every instance not yet finished in `run_dir` and append its sample there; `on_event` first
+    hears `{"event": "resumed", "sentences"}` when some are finished or failed already.
+
+    A sentence whose run raises goes to the failures file and the others go on; earlier failures are
+    taken again only with `retry_failed`. The budget and SIGINT stop the run cleanly: no new sentence
+    starts, the ones in flight finish. `quarantined` are the input lines refused while reading."""
+    run = RunDir(run_dir)
+    run.open(manifest(inventory, ctx, instances, input_file), fresh=fresh)
+    for error in quarantined:
+        run.quarantine(error)
+    done = run.finished_ids()
+    skip = done if retry_failed else done | set(run.failures())
+    summary = Summary(resumed=len(done), quarantined=len(quarantined))
+    pending = [instance for instance in instances if instance.id not in skip]
+    if on_event is not None and len(pending) < len(instances):
+        on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
+    started = time.perf_counter()
+    asyncio.run(_run(inventory, pending, ctx, run, summary, concurrency, on_event, callbacks or [], budget))
+    summary.seconds = time.perf_counter() - started
+    if summary.sentences:
+        run.append_timing(summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls)
+    return summary
+
+
+async def _run(
+    inventory: Inventory,
+    pending: list[Instance],
+    ctx: MbreContext,
+    run: RunDir,
+    summary: Summary,
+    concurrency: int,
+    on_event: EventSink | None,
+    callbacks: list[BaseCallbackHandler],
+    budget: Budget | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    # The nodes are synchronous and run on the loop's default executor: size it for every call that
+    # `concurrency` sentences can have in flight (one extraction per group).
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency * max(inventory.grouping.k, 1) + 2))
+    graph = build_graph(inventory)
+    origin = provenance(inventory, ctx)
+    no_relation = inventory.schema.no_relation_label
+    stop = asyncio.Event()
+    queue: Iterator[Instance] = iter(pending)
+
+    def emit(event: dict[str, Any]) -> None:
+        if event.get("event") == "llm" and "usage" in event:
+            summary.add_stage(event)
+        if on_event is not None:
+            on_event(event)
+
+    async def worker() -> None:
+        for instance in queue:
+            if stop.is_set():
+                return
+            reason = too_long(inventory, instance, ctx)
+            if reason is not None:
+                run.quarantine(InputError(instance.id, reason, field="text"))
+                summary.refused += 1
+                emit({"event": "refused", "id": instance.id, "error": reason})
+                continue
+            try:
+                decision = await label_one(graph, instance, ctx, on_event=emit, callbacks=callbacks)
+            except Exception as exc:  # one sentence's failure never stops the run
+                error = redact(f"{type(exc).__name__}: {exc}", ctx)
+                run.append_failure(instance.id, error)
+                summary.failed[instance.id] = error
+                emit({"event": "failed", "id": instance.id, "error": error})
+                continue
+            run.append_sample(Sample.from_decision(instance, decision, origin))
+            summary.add(decision, no_relation)
+            if budget is not None and not stop.is_set() and budget.reached(summary.usage, ctx):
+                summary.stopped = "budget"
+                stop.set()
+                emit({"event": "stopping", "reason": f"budget of {budget.describe()} reached"})
+
+    def interrupt() -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now, losing only the calls in flight
+            raise KeyboardInterrupt
+        summary.stopped = "interrupted"
+        stop.set()
+        emit({"event": "stopping", "reason": "interrupted: finishing the sentences in flight"})
+
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(concurrency, 1))))
+    finally:
+        if on_main_thread:
+            loop.remove_signal_handler(signal.SIGINT)

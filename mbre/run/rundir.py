@@ -1,0 +1,218 @@
+"""The run directory: what makes a long `mbre discover` resumable and its results impossible to lose.
+
+    runs/x/manifest.json     what produced the results (settings, hashes of schema, grouping, prompts, input)
+    runs/x/samples.jsonl     one sample per finished sentence, append-only
+    runs/x/failures.jsonl    one line per failed attempt at a sentence, append-only
+    runs/x/quarantine.jsonl  the input lines refused on this invocation, with line and reason
+    runs/x/timing.jsonl      one line per invocation: sentences decided, wall seconds, calls, cache hits
+
+The samples file is the record of finished ids: a sentence is finished exactly when its sample line is
+complete. Each line goes to the file in one `write` on an O_APPEND descriptor, so a killed process leaves
+at most one torn last line, which `open` cuts off (that sentence is asked again, from the cache).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mbre.errors import InputError, MbreError
+from mbre.schemas.instances import iter_jsonl
+from mbre.schemas.results import Sample
+
+
+class RunMismatchError(MbreError):
+    """The run directory holds results of a different configuration."""
+
+
+class Manifest(BaseModel):
+    """What produced a run directory's results, checked again on every resume."""
+
+    mbre_version: str
+    created: str
+    command: list[str]
+    input_file: str
+    input_sha256: str
+    schema_hash: str
+    grouping_hash: str
+    prompt_hash: str
+    settings: dict[str, Any]
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that must match for finished samples to be valid for this command."""
+        return {
+            "input_sha256": self.input_sha256,
+            "schema_hash": self.schema_hash,
+            "grouping_hash": self.grouping_hash,
+            "prompt_hash": self.prompt_hash,
+            **{f"setting {k}": v for k, v in self.settings.items()},
+        }
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Timing(BaseModel):
+    """One invocation's wall time, kept so that a resumed run still knows how long its sentences took."""
+
+    time: str
+    sentences: int
+    seconds: float
+    calls: int
+    cached_calls: int
+    """Answers served from the LLM cache: their time is not the model's."""
+
+
+class RunDir:
+    """One run directory, opened for appending; see the module docstring for the files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.manifest_file = self.path / "manifest.json"
+        self.samples_file = self.path / "samples.jsonl"
+        self.failures_file = self.path / "failures.jsonl"
+        self.quarantine_file = self.path / "quarantine.jsonl"
+        self.timing_file = self.path / "timing.jsonl"
+
+    def open(self, manifest: Manifest, *, fresh: bool = False) -> None:
+        """Start the run or check that it resumes the same one. `fresh` moves earlier results aside
+        (into `previous-<time>/`), never deletes them."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.manifest_file.exists():
+            previous = self._read_manifest()
+            if fresh:
+                self._move_aside()
+            else:
+                self._check(previous, manifest)
+                self._cut_torn_line()
+                return
+        self.manifest_file.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        self.quarantine_file.unlink(missing_ok=True)
+
+    def samples(self) -> list[Sample]:
+        """The finished samples, validated; a damaged line is an error that names it."""
+        return read_samples(self.samples_file, allow_empty=True) if self.samples_file.exists() else []
+
+    def finished_ids(self) -> set[str]:
+        return {sample.id for sample in self.samples()}
+
+    def failures(self) -> dict[str, str]:
+        """Sentence id -> last error, for sentences that failed and have not been labelled since."""
+        if not self.failures_file.exists():
+            return {}
+        failed: dict[str, str] = {}
+        for line in self.failures_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                failed[record["id"]] = record["error"]
+        finished = self.finished_ids()
+        return {key: error for key, error in failed.items() if key not in finished}
+
+    def append_sample(self, sample: Sample) -> None:
+        _append_line(self.samples_file, sample.model_dump(mode="json"))
+
+    def append_failure(self, sentence_id: str, error: str) -> None:
+        _append_line(self.failures_file, {"id": sentence_id, "error": error, "time": _now()})
+
+    def append_timing(self, sentences: int, seconds: float, calls: int, cached_calls: int) -> None:
+        timing = Timing(
+            time=_now(), sentences=sentences, seconds=seconds, calls=calls, cached_calls=cached_calls
+        )
+        _append_line(self.timing_file, timing.model_dump(mode="json"))
+
+    def timings(self) -> list[Timing]:
+        if not self.timing_file.exists():
+            return []
+        lines = self.timing_file.read_text(encoding="utf-8").splitlines()
+        return [Timing.model_validate_json(line) for line in lines if line.strip()]
+
+    def quarantine(self, error: InputError) -> None:
+        """Record one refused input line (`--on-bad-input skip`, or a sentence too long for the model)."""
+        _append_line(
+            self.quarantine_file,
+            {"file": error.source, "line": error.line, "field": error.field, "reason": error.reason},
+        )
+
+    def _read_manifest(self) -> Manifest:
+        try:
+            return Manifest.model_validate_json(self.manifest_file.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise InputError(
+                str(self.manifest_file), f"not an mbre manifest: {exc.errors()[0]['msg']}"
+            ) from exc
+
+    def _check(self, previous: Manifest, manifest: Manifest) -> None:
+        old, new = previous.identity(), manifest.identity()
+        changed = [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in new if old.get(key) != new[key]]
+        if changed:
+            raise RunMismatchError(
+                f"{self.path} holds results made differently ({'; '.join(changed)}). Resume with the "
+                "original settings, choose another --run-dir, or pass --fresh to start over (earlier "
+                "results are moved aside, not deleted)"
+            )
+
+    def _cut_torn_line(self) -> None:
+        """A process killed mid-write leaves a last line without its newline: that sentence is not done."""
+        if not self.samples_file.exists():
+            return
+        data = self.samples_file.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.samples_file.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+
+    def _move_aside(self) -> None:
+        attic = self.path / f"previous-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
+        attic.mkdir()
+        files = (
+            self.manifest_file,
+            self.samples_file,
+            self.failures_file,
+            self.quarantine_file,
+            self.timing_file,
+        )
+        for file in files:
+            if file.exists():
+                shutil.move(file, attic / file.name)
+
+
+def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
+    """Discovered samples (JSON Lines, as `mbre discover` writes them); a bad line names its field."""
+    source = str(path)
+    samples = []
+    for number, record in iter_jsonl(path):
+        try:
+            samples.append(Sample.model_validate(record))
+        except ValidationError as exc:
+            raise InputError.from_validation(source, exc, line=number) from exc
+    if not samples and not allow_empty:
+        raise InputError(source, "no samples in the file")
+    return samples
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    """One complete line per `write` on an append-only descriptor: concurrent or killed writers never
+    interleave or tear lines in the middle of the file."""
+    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

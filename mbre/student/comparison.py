@@ -1,0 +1,99 @@
+"""The downstream check of discovered samples: each student trained on them and, as the control, on as many
+gold samples, all scored on the gold test set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from mbre.evaluation.records import RunRecord, run_record
+from mbre.schemas.instances import Instance
+from mbre.schemas.options import StudentKind
+from mbre.schemas.results import Provenance, Sample
+from mbre.student.embeddings import EmbeddingStudent
+from mbre.student.minilm import MiniLM
+from mbre.student.tfidf import TfidfStudent
+from mbre.student.training import (
+    Student,
+    StudentReport,
+    TrainingDataError,
+    gold_control,
+    score_student,
+    training_pairs,
+)
+
+
+class StudentRun(BaseModel):
+    """One training set, and the test scores of each student trained on it."""
+
+    trained_on: Literal["discovered", "gold"]
+    train_size: int
+    label_distribution: dict[str, int]
+    scores: dict[StudentKind, StudentReport]
+
+
+class StudentComparison(BaseModel):
+    run: RunRecord
+    samples_provenance: list[Provenance]
+    """Every distinct provenance of the discovered samples: the model, prompts and inventory behind them."""
+    no_relation: str
+    seed: int
+    """Seed of the gold control's draw."""
+    test_size: int
+    discovered: StudentRun
+    gold: StudentRun
+
+
+def evaluate_student(
+    samples: Sequence[Sample],
+    test: Sequence[Instance],
+    gold_pool: Sequence[Instance],
+    *,
+    no_relation: str,
+    students: Sequence[StudentKind] = ("tfidf",),
+    seed: int = 0,
+    files: Mapping[str, str | Path] | None = None,
+) -> StudentComparison:
+    """Train each student on the discovered labels and, as the control, on as many gold-labelled sentences
+    drawn from `gold_pool`; score all on `test`. Raises TrainingDataError when either cannot be trained, and
+    EmbeddingModelError when the embeddings student is asked for but not installed."""
+    instances, labels = training_pairs(samples)
+    if not instances:
+        raise TrainingDataError("no sample has a label to train on (all abstained)")
+    control, control_labels = gold_control(gold_pool, labels, seed=seed)
+    # One student object per kind for both training sets, so the embeddings of the test set are computed once.
+    made = {kind: _student(kind) for kind in students}
+    runs = []
+    for trained_on, train, train_labels in (
+        ("discovered", instances, labels),
+        ("gold", control, control_labels),
+    ):
+        scores = {
+            kind: score_student(student.fit(train, train_labels), test, no_relation=no_relation)
+            for kind, student in made.items()
+        }
+        runs.append(
+            StudentRun(
+                trained_on=trained_on,  # type: ignore[arg-type]
+                train_size=len(train),
+                label_distribution=dict(Counter(train_labels).most_common()),
+                scores=scores,
+            )
+        )
+    return StudentComparison(
+        run=run_record(files or {}),
+        samples_provenance=list(dict.fromkeys(sample.provenance for sample in samples)),
+        no_relation=no_relation,
+        seed=seed,
+        test_size=len(test),
+        discovered=runs[0],
+        gold=runs[1],
+    )
+
+
+def _student(kind: StudentKind) -> Student:
+    return TfidfStudent() if kind == "tfidf" else EmbeddingStudent(MiniLM())

@@ -1,0 +1,57 @@
+"""Test data shared by the test modules: the SemEval files from ../shared (tests may read them), hand-made
+provenance, and a synthetic schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mbre.schemas.relations import RelationSchema, RelationType
+from mbre.schemas.results import Provenance
+
+#: The repository root, and the shipped examples.
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2010_task8"
+
+#: Provenance for samples built by hand in tests.
+PROVENANCE = Provenance(
+    model="m",
+    strategy="mbre",
+    decision_policy="best",
+    epsilon=0.1,
+    prompt_hash="p",
+    schema_hash="s",
+    grouping_hash="g",
+    mbre_version="0",
+)
+
+
+def synthetic_schema(n_positive: int = 13) -> RelationSchema:
+    """Relations whose descriptions share words in a known pattern, plus a no-relation label."""
+    topics = [
+        "river",
+        "city",
+        "company",
+        "person",
+        "book",
+        "song",
+        "planet",
+        "school",
+        "team",
+        "disease",
+        "drug",
+        "law",
+        "ship",
+        "bridge",
+        "language",
+        "painting",
+        "mountain",
+    ]
+    relations = [
+        RelationType(
+            label=f"rel_{i}", description=f"The head is a {topics[i]} linked to the tail {topics[i + 1]}."
+        )
+        for i in range(n_positive)
+    ]
+    relations.append(RelationType(label="no_relation", description="Nothing links the head and the tail."))
+    return RelationSchema.build(relations)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from mbre.errors import InputError
+from mbre.llm.providers import ProviderError, _is_loopback, chat_model, parse_spec
+from mbre.llm.settings import ModelSettings
+from mbre.run.config import from_environment, load_context
+
+
+def test_precedence_file_env_flags(tmp_path, monkeypatch):
+    config = tmp_path / "mbre.toml"
+    config.write_text('model = "openai:gpt-4o-mini"\nepsilon = 0.05\nstrategy = "binary"\n')
+    monkeypatch.setenv("MBRE_EPSILON", "0.02")
+    ctx = load_context(config, strategy="multiclass", decision=None)
+    assert (ctx.model, ctx.epsilon, ctx.strategy, ctx.decision) == (
+        "openai:gpt-4o-mini",
+        0.02,
+        "multiclass",
+        "best",
+    )
+
+
+def test_unknown_setting_names_file_line_and_field(tmp_path):
+    config = tmp_path / "mbre.toml"
+    config.write_text('model = "local"\n\nepsilonn = 0.1\n')
+    with pytest.raises(InputError, match=r"mbre.toml:3: field 'epsilonn': unknown setting"):
+        load_context(config)
+
+
+def test_bad_value_names_the_field(tmp_path):
+    config = tmp_path / "mbre.toml"
+    config.write_text('strategy = "fastest"\n')
+    with pytest.raises(
+        InputError, match=r"mbre.toml:1: field 'strategy': Input should be 'mbre', 'multiclass'"
+    ):
+        load_context(config)
+
+
+def test_api_keys_are_refused_in_config_files(tmp_path):
+    config = tmp_path / "mbre.toml"
+    config.write_text('model = "openai:gpt-4o"\napi_key = "sk-live-123"\n')
+    with pytest.raises(InputError) as info:
+        load_context(config)
+    assert "sk-live-123" not in str(info.value) and "environment variable" in str(info.value)
+
+
+def test_environment_values_are_typed():
+    settings = from_environment(
+        {"MBRE_ROUTE_TOP_K": "2", "MBRE_LOGPROBS": "false", "MBRE_MAX_VERIFICATIONS": "none"}
+    )
+    assert settings == {"route_top_k": 2, "logprobs": False, "max_verifications": None}
+    with pytest.raises(InputError, match="environment variable MBRE_EPSILON: field 'epsilon'"):
+        from_environment({"MBRE_EPSILON": "small"})
+
+
+def test_provider_specs():
+    assert parse_spec("local") == ("local", "")
+    assert parse_spec("openai:gpt-4o-mini") == ("openai", "gpt-4o-mini")
+    with pytest.raises(ProviderError, match="unknown model provider 'anthropic'"):
+        parse_spec("anthropic:claude")
+    with pytest.raises(ProviderError, match="names no model"):
+        parse_spec("openai:")
+
+
+def test_openai_key_comes_from_the_named_environment_variable(monkeypatch):
+    monkeypatch.delenv("MY_KEY", raising=False)
+    with pytest.raises(ProviderError, match="set the environment variable MY_KEY"):
+        chat_model(ModelSettings(model="openai:gpt-4o-mini", api_key_env="MY_KEY"))
+    monkeypatch.setenv("MY_KEY", "sk-test-secret")
+    model = chat_model(
+        ModelSettings(model="openai:gpt-4o-mini", api_key_env="MY_KEY", base_url="http://10.1.1.1/v1")
+    )
+    assert model.openai_api_key.get_secret_value() == "sk-test-secret"
+    assert "sk-test-secret" not in repr(model)
+
+
+def test_loopback_detection():
+    assert _is_loopback("http://127.0.0.1:8080/v1") and _is_loopback("http://localhost:1/v1")
+    assert _is_loopback("http://[::1]:80/v1")
+    assert not _is_loopback("https://api.openai.com/v1") and not _is_loopback(None)

@@ -1,0 +1,214 @@
+"""Run directories: resume without asking again, refuse a changed run, keep failures and bad lines apart."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mbre import MbreContext
+from mbre.errors import InputError, SettingError
+from mbre.inventory.inventory import Inventory
+from mbre.run.budget import Budget, parse_budget
+from mbre.run.discover import discover
+from mbre.run.rundir import RunDir, RunMismatchError
+from mbre.schemas.instances import read_instances
+from mbre.schemas.relations import RelationSchema
+from mbre.schemas.results import Sample
+from tests.support.data import EXAMPLES
+from tests.support.fakes import Reply, ScriptedChatModel, asked_label, instance_in, text_of
+
+SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
+INVENTORY = Inventory.build(SCHEMA)
+SENTENCES = read_instances(EXAMPLES / "sentences.jsonl")
+
+
+def gold_model(fail_on: set[str] = frozenset()) -> ScriptedChatModel:
+    """A perfect labeller that raises (like an endpoint that keeps failing) for the ids in `fail_on`."""
+
+    def respond(messages, schema: str) -> Reply:
+        prompt = text_of(messages)
+        instance = instance_in(prompt, SENTENCES)
+        if instance.id in fail_on:
+            raise ConnectionError(f"endpoint down for {instance.id}")
+        if schema == "GroupAnswer":
+            offered = re.findall(r"^- (\S+): ", messages[0].content, flags=re.MULTILINE)
+            return Reply(
+                {"label": instance.relation if instance.relation in offered else "none"}, probability=0.9
+            )
+        holds = asked_label(prompt, SCHEMA, instance) == instance.relation
+        return Reply({"answer": "yes" if holds else "no"}, probability=0.95)
+
+    return ScriptedChatModel(responder=respond)
+
+
+def ids_in(run_dir: Path) -> list[str]:
+    return [sample.id for sample in RunDir(run_dir).samples()]
+
+
+def test_a_budget_stop_then_a_resume_labels_each_sentence_once_without_asking_again(tmp_path):
+    model = gold_model()
+    ctx = MbreContext(chat_model=model)
+    first = discover(INVENTORY, SENTENCES, ctx, tmp_path, concurrency=1, budget=Budget(tokens=1000))
+    assert first.stopped == "budget"
+    done = ids_in(tmp_path)
+    assert 0 < len(done) < len(SENTENCES) and first.sentences == len(done)
+    asked_before = len(model.calls)
+
+    events: list[dict] = []
+    second = discover(INVENTORY, SENTENCES, ctx, tmp_path, concurrency=3, on_event=events.append)
+    assert events[0] == {"event": "resumed", "sentences": len(done)}
+    assert second.resumed == len(done) and second.sentences == len(SENTENCES) - len(done)
+    assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES)  # each exactly once
+    # The resumed run asked only about the sentences not finished before.
+    resumed_prompts = [text_of(messages) for _, messages in model.calls[asked_before:]]
+    assert not any(instance_in(p, SENTENCES).id in done for p in resumed_prompts)
+    assert all(s.relation == s.gold for s in RunDir(tmp_path).samples())
+    # Each invocation left its wall time and its sentences, so the whole run stays timed.
+    timings = RunDir(tmp_path).timings()
+    assert [t.sentences for t in timings] == [first.sentences, second.sentences]
+    assert [t.seconds for t in timings] == [first.seconds, second.seconds]
+    assert [t.calls for t in timings] == [first.usage.calls, second.usage.calls]
+    assert discover(INVENTORY, SENTENCES, ctx, tmp_path).sentences == 0
+    assert len(RunDir(tmp_path).timings()) == 2  # an invocation that decided nothing records nothing
+
+
+def test_a_failed_sentence_is_recorded_skipped_on_resume_and_taken_again_on_request(tmp_path):
+    down = {SENTENCES[3].id}
+    summary = discover(INVENTORY, SENTENCES, MbreContext(chat_model=gold_model(down)), tmp_path)
+    assert set(summary.failed) == down and "endpoint down for" in summary.failed[SENTENCES[3].id]
+    assert set(RunDir(tmp_path).failures()) == down
+    assert len(ids_in(tmp_path)) == len(SENTENCES) - 1
+
+    healthy = gold_model()
+    again = discover(INVENTORY, SENTENCES, MbreContext(chat_model=healthy), tmp_path)
+    assert again.sentences == 0 and not healthy.calls  # a plain resume leaves failures alone
+
+    retried = discover(INVENTORY, SENTENCES, MbreContext(chat_model=healthy), tmp_path, retry_failed=True)
+    assert retried.sentences == 1 and not retried.failed
+    assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES)
+    assert RunDir(tmp_path).failures() == {}  # the failure is settled by the sample
+
+
+def test_a_changed_model_or_strategy_is_refused_unless_fresh_which_keeps_the_old_results(tmp_path):
+    discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+    with pytest.raises(RunMismatchError) as info:
+        discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model(), strategy="binary"), tmp_path)
+    message = str(info.value)
+    assert "setting strategy: 'mbre' -> 'binary'" in message and "--fresh" in message
+    with pytest.raises(RunMismatchError, match="input_sha256"):
+        discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=gold_model()), tmp_path)
+
+    summary = discover(
+        INVENTORY,
+        SENTENCES[:2],
+        MbreContext(chat_model=gold_model(), strategy="binary"),
+        tmp_path,
+        fresh=True,
+    )
+    assert summary.sentences == 2
+    (attic,) = tmp_path.glob("previous-*")
+    assert len((attic / "samples.jsonl").read_text().splitlines()) == 2  # moved aside, not deleted
+    assert {s.provenance.strategy for s in RunDir(tmp_path).samples()} == {"binary"}
+
+
+def test_a_torn_last_line_is_cut_and_that_sentence_asked_again(tmp_path):
+    discover(INVENTORY, SENTENCES[:4], MbreContext(chat_model=gold_model()), tmp_path)
+    samples_file = tmp_path / "samples.jsonl"
+    lines = samples_file.read_text().splitlines(keepends=True)
+    torn_id = json.loads(lines[-1])["id"]
+    samples_file.write_text("".join(lines[:-1]) + lines[-1][:40])  # a kill in the middle of a write
+
+    model = gold_model()
+    summary = discover(INVENTORY, SENTENCES[:4], MbreContext(chat_model=model), tmp_path)
+    assert summary.resumed == 3 and summary.sentences == 1
+    assert {instance_in(text_of(m), SENTENCES).id for _, m in model.calls} == {torn_id}
+    assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES[:4])
+
+
+def test_a_damaged_results_line_is_an_error_that_names_it(tmp_path):
+    discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+    samples_file = tmp_path / "samples.jsonl"
+    samples_file.write_text('{"id": "x"}\n' + samples_file.read_text())
+    with pytest.raises(InputError) as info:
+        RunDir(tmp_path).samples()
+    assert str(info.value) == f"{samples_file}:1: field 'text': Field required"
+
+
+def test_bad_lines_are_quarantined_with_line_and_reason_and_the_rest_labelled(tmp_path):
+    good = (EXAMPLES / "sentences.jsonl").read_bytes().splitlines()
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_bytes(
+        b"\xef\xbb\xbf"
+        + good[0]
+        + b"\n\n{not json\n"
+        + good[1].replace(b'"start": ', b'"start": 1', 1)
+        + b"\n"
+        + good[2]
+        + b"\n\xff\xfe\n"
+        + good[2]
+        + b"\n"
+    )
+    bad: list[InputError] = []
+    instances = read_instances(corpus, bad.append)
+    assert [i.id for i in instances] == [SENTENCES[0].id, SENTENCES[2].id]
+    messages = [str(e) for e in bad]
+    assert (
+        messages[0]
+        == f"{corpus}:3: not valid JSON: Expecting property name enclosed in double quotes (column 2)"
+    )
+    assert messages[1].startswith(f"{corpus}:4: field 'head': span ")
+    assert messages[2] == f"{corpus}:6: not UTF-8: invalid start byte at byte 0"
+    assert messages[3] == f"{corpus}:7: field 'id': duplicate id '{SENTENCES[2].id}' (first on line 5)"
+    assert len(messages) == 4
+
+    run = tmp_path / "run"
+    summary = discover(INVENTORY, instances, MbreContext(chat_model=gold_model()), run, quarantined=bad)
+    assert summary.quarantined == 4 and summary.sentences == 2
+    records = [json.loads(line) for line in (run / "quarantine.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in records] == [(3, None), (4, "head"), (6, None), (7, "id")]
+    assert records[3]["reason"].startswith("duplicate id")
+
+
+def test_a_sentence_over_the_models_context_is_refused_with_the_reason(tmp_path, make_instance):
+    long_text = "Acme was founded by Jane Roe " + "and many more words " * 400 + "."
+    long = make_instance(long_text, "Acme", "Jane Roe", id="long")
+    model = gold_model()
+    summary = discover(
+        INVENTORY, [*SENTENCES[:1], long], MbreContext(chat_model=model, context_tokens=2048), tmp_path
+    )
+    assert summary.refused == 1 and summary.sentences == 1
+    (record,) = [json.loads(line) for line in (tmp_path / "quarantine.jsonl").read_text().splitlines()]
+    assert record["file"] == "long" and record["field"] == "text"
+    assert re.fullmatch(
+        r"sentence too long for the model: its prompts take about \d+ tokens, plus max_tokens 160, "
+        r"over the context of 2048 tokens",
+        record["reason"],
+    )
+    assert not any("many more words" in text_of(m) for _, m in model.calls)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens", "dollars"),
+    [("200000", 200_000, None), ("200k", 200_000, None), ("1.5m", 1_500_000, None), ("5usd", None, 5.0)],
+)
+def test_budgets_parse_as_tokens_or_money(text, tokens, dollars):
+    ctx = MbreContext(price_prompt_per_million=0.15, price_completion_per_million=0.6)
+    assert parse_budget(text, ctx) == Budget(tokens=tokens, dollars=dollars)
+
+
+def test_a_money_budget_needs_a_price_table():
+    with pytest.raises(SettingError, match="needs prices: set price_prompt_per_million"):
+        parse_budget("$5", MbreContext())
+    with pytest.raises(SettingError, match="neither tokens"):
+        parse_budget("five", MbreContext())
+
+
+def test_samples_in_a_run_directory_validate_as_samples(tmp_path):
+    discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+    for line in (tmp_path / "samples.jsonl").read_text().splitlines():
+        Sample.model_validate_json(line)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["settings"]["strategy"] == "mbre" and len(manifest["input_sha256"]) == 64

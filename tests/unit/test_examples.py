@@ -1,0 +1,79 @@
+"""The shipped examples: the relation inventory and sentences load, and examples/run_graph.py runs end to
+end against a scripted model."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from types import ModuleType
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from mbre import RelationSchema, read_instances
+from tests.support.data import EXAMPLES
+from tests.support.fakes import Reply, ScriptedChatModel, asked_label, instance_in, text_of
+
+
+@pytest.fixture(scope="module")
+def schema() -> RelationSchema:
+    return RelationSchema.from_file(EXAMPLES / "relations.json")
+
+
+def test_example_schema_loads(schema: RelationSchema) -> None:
+    assert len(schema.labels) == 13
+    assert schema.no_relation_label == "no_relation"
+    assert [r.label for r in schema.relations if r.no_relation] == ["no_relation"]
+    for relation in schema.positive:
+        assert "the head" in relation.description.lower() and "the tail" in relation.description
+        assert len(relation.examples) == 1, relation.label
+        for example in relation.examples:
+            assert example.head in example.text and example.tail in example.text, relation.label
+
+
+def test_example_sentences_validate(schema: RelationSchema) -> None:
+    sentences = read_instances(EXAMPLES / "sentences.jsonl")
+    assert len(sentences) >= 15
+    assert all(s.relation in schema.labels for s in sentences)
+    assert sum(s.relation == schema.no_relation_label for s in sentences) >= 3
+    demos = {e.text for r in schema.relations for e in r.examples}
+    assert not demos & {s.text for s in sentences}
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("run_graph_example", EXAMPLES / "run_graph.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _gold_answering_model() -> ScriptedChatModel:
+    """A fake LLM that knows each example sentence's gold label and answers every prompt accordingly."""
+    schema = RelationSchema.from_file(EXAMPLES / "relations.json")
+    instances = read_instances(EXAMPLES / "sentences.jsonl")
+
+    def respond(messages: list[BaseMessage], schema_name: str) -> Reply:
+        prompt = text_of(messages)
+        instance = instance_in(prompt, instances)
+        if schema_name == "GroupAnswer":
+            offered = re.findall(r"^- (\w+):", str(messages[0].content), flags=re.MULTILINE)
+            return Reply(
+                args={"label": instance.relation if instance.relation in offered else "none"}, probability=0.9
+            )
+        holds = asked_label(prompt, schema, instance) == instance.relation
+        return Reply(args={"evidence": "scripted", "answer": "yes" if holds else "no"}, probability=0.9)
+
+    return ScriptedChatModel(responder=respond)
+
+
+def test_run_graph_script(capsys: pytest.CaptureFixture[str]) -> None:
+    model = _gold_answering_model()
+    assert _load_script().main([], chat_model=model) == 0
+    out = capsys.readouterr().out
+    first = out.split("\n\n")[0]
+    assert "label=founded_by" in first and "rule=single" in first
+    for node in ("route", "extract", "propose", "verify", "decide"):
+        assert f"update  {node}" in out
+    assert "'event': 'decided'" in out and "'label': 'ceo_of'" in out
+    assert {name for name, _ in model.calls} == {"GroupAnswer", "text"}
