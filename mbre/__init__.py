@@ -54,13 +54,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    value: Any
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from mbre.version import mbre_version
 
-        try:
-            value: Any = version("mbre")
-        except PackageNotFoundError:  # running from a source tree that is not installed
-            value = "0.0.0+unknown"
+        value = mbre_version()
     elif name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     else:

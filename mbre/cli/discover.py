@@ -25,7 +25,6 @@ from mbre.cli.options import (
     prepare_models,
     read_input,
 )
-from mbre.cli.progress import RunProgress
 from mbre.cli.tables import print_rows
 from mbre.schemas.table import Rows
 
@@ -70,6 +69,7 @@ def discover_command(
 ) -> None:
     """Label every sentence of --input into --run-dir: one sample per sentence, with confidence and
     provenance. Re-running the same command resumes where it stopped."""
+    from mbre.cli.progress import RunProgress
     from mbre.run.budget import parse_budget
     from mbre.run.config import load_context
     from mbre.run.discover import discover

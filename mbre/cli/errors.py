@@ -21,5 +21,5 @@ class HandledGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MbreError as error:
-            console.print(Text.assemble(("error:", "bold red"), " ", str(error)))
+            console.print(Text.assemble(("error:", "bold red"), " ", str(error)), soft_wrap=True)
             raise typer.Exit(error.exit_code) from error

@@ -23,7 +23,6 @@ from mbre.cli.options import (
     load_inventory,
     prepare_models,
 )
-from mbre.cli.progress import RunProgress
 from mbre.cli.tables import print_rows
 from mbre.errors import SettingError
 from mbre.schemas.options import EPSILONS, STRATEGIES
@@ -64,6 +63,7 @@ def evaluate_command(
 ) -> None:
     """Label the same gold sentences with each strategy and report quality, cost, the epsilon sweep and
     the recall that routing to fewer groups loses."""
+    from mbre.cli.progress import RunProgress
     from mbre.evaluation.gold import load_gold
     from mbre.evaluation.replays import parse_epsilons
     from mbre.evaluation.report import write_evaluation

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from mbre import __version__
 from mbre.run.rundir import file_sha256
+from mbre.version import mbre_version
 
 
 class FileRecord(BaseModel):
@@ -32,7 +32,7 @@ class RunRecord(BaseModel):
 def run_record(files: Mapping[str, str | Path]) -> RunRecord:
     return RunRecord(
         command=list(sys.argv),
-        mbre_version=__version__,
+        mbre_version=mbre_version(),
         date=dt.datetime.now(dt.UTC).replace(microsecond=0),
         files={role: FileRecord(path=str(path), sha256=file_sha256(path)) for role, path in files.items()},
     )

@@ -18,7 +18,6 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.graph.state import CompiledStateGraph
 
-from mbre import __version__
 from mbre.errors import InputError
 from mbre.graph.builder import build_graph
 from mbre.graph.context import MbreContext
@@ -30,6 +29,7 @@ from mbre.run.rundir import Manifest, RunDir, file_sha256
 from mbre.schemas.instances import Instance
 from mbre.schemas.options import answer_settings
 from mbre.schemas.results import Decision, Provenance, Sample, Usage
+from mbre.version import mbre_version
 
 #: Receives every custom stream event of every sentence (progress), on the event-loop thread.
 EventSink = Callable[[dict[str, Any]], None]
@@ -93,7 +93,7 @@ def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
         prompt_hash=prompts_hash(),
         schema_hash=inventory.schema.sha256,
         grouping_hash=inventory.grouping.sha256,
-        mbre_version=__version__,
+        mbre_version=mbre_version(),
     )
 
 
@@ -109,7 +109,7 @@ def manifest(
             digest.update(instance.model_dump_json().encode("utf-8") + b"\n")
         input_sha = digest.hexdigest()
     return Manifest(
-        mbre_version=__version__,
+        mbre_version=mbre_version(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         command=list(sys.argv),
         input_file=str(input_file or "(in memory)"),
