@@ -22,7 +22,9 @@ quickstart: install
 test: install
 	$(VENV)/bin/ruff check mbre tests examples bench
 	$(VENV)/bin/ruff format --check mbre tests examples bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check mbre tests examples bench
+	$(VENV)/bin/mypy

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from rich.text import Text
 from typer.core import TyperGroup
@@ -17,7 +16,7 @@ from mbre.errors import MbreError
 class HandledGroup(TyperGroup):
     """The app's command group; it runs each command under the handler."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer passes its subclass
         try:
             return super().invoke(ctx)
         except MbreError as error:

@@ -50,7 +50,7 @@ def evaluate_command(
     epsilon: Annotated[float | None, typer.Option(help="Keep labels with confidence >= 1 - epsilon.")] = None,
     epsilons: Annotated[
         str, typer.Option(help="Comma-separated epsilons the sweep replays from the mbre run.")
-    ] = ",".join(str(e) for e in EPSILONS),
+    ] = ",".join(map(str, EPSILONS)),
     route_top_k: Annotated[
         int | None, typer.Option(help="Also replay asking only the groups of the k nearest relations.")
     ] = None,

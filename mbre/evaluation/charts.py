@@ -33,13 +33,13 @@ def f1_and_calls_chart(evaluation: Evaluation) -> Figure:
 
 
 def epsilon_chart(evaluation: Evaluation) -> Figure:
-    points = [s for s in evaluation.epsilon_sweep if s.precision is not None]
+    points = [(s.kept, s.precision, s.epsilon) for s in evaluation.epsilon_sweep if s.precision is not None]
     figure = Figure(figsize=(5, 4), layout="constrained")
     axes = figure.subplots()
-    axes.plot([s.kept for s in points], [s.precision for s in points], marker="o")
+    axes.plot([kept for kept, _, _ in points], [precision for _, precision, _ in points], marker="o")
     labels: dict[tuple[float, float], list[str]] = {}  # epsilons that keep the same share share a label
-    for s in points:
-        labels.setdefault((s.kept, s.precision or 0.0), []).append(f"{s.epsilon:g}")
+    for kept, precision, epsilon in points:
+        labels.setdefault((kept, precision), []).append(f"{epsilon:g}")
     for point, epsilons in labels.items():
         text = "ε=" + "\n   ".join(epsilons)
         axes.annotate(text, point, textcoords="offset points", xytext=(4, -6), va="top", fontsize="small")

@@ -74,22 +74,22 @@ class Cost(BaseModel):
     timed_sentences: int
     seconds: float
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def calls_per_sentence(self) -> float:
         return _per(self.calls, self.sentences)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def prompt_tokens_per_sentence(self) -> float:
         return _per(self.prompt_tokens, self.sentences)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def completion_tokens_per_sentence(self) -> float:
         return _per(self.completion_tokens, self.sentences)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def seconds_per_sentence(self) -> float | None:
         return self.seconds / self.timed_sentences if self.timed_sentences else None

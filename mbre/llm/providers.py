@@ -81,6 +81,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
     """Build (once per settings) the chat model; for `local`, start or reuse the embedded server."""
     provider, name = parse_spec(settings.model)
     endpoint: str | None = None
+    base_url: str | None
     if provider == "local":
         name = name or DEFAULT_LOCAL_MODEL
         base_url, api_key = local_server(name, slots=settings.local_slots).base_url, SecretStr("local")
@@ -88,25 +89,21 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         endpoint = f"embedded:{embedded_model(name).sha256}"
     else:
         base_url, api_key = settings.base_url, _api_key(settings)
-    clients = {}
-    if _is_loopback(base_url):  # a proxy from the environment must never see a local call
-        clients = {
-            "http_client": httpx.Client(trust_env=False),
-            "http_async_client": httpx.AsyncClient(trust_env=False),
-        }
+    loopback = _is_loopback(base_url)  # a proxy from the environment must never see a local call
     model = MbreChatOpenAI(
         model=name,
         base_url=base_url,
         api_key=api_key,
         temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
+        max_completion_tokens=settings.max_tokens,  # the field `max_tokens`, by its alias
         logprobs=settings.logprobs or None,
         # Alternatives let a yes/no answer be measured against its opposite (see ask_yes_no).
         top_logprobs=5 if settings.logprobs else None,
         timeout=settings.timeout,
         max_retries=0,  # every retry is mbre's own, counted and tunable
         retrier=Retrier(max_retries=settings.max_retries, base_seconds=settings.retry_base_seconds),
-        **clients,
+        http_client=httpx.Client(trust_env=False) if loopback else None,
+        http_async_client=httpx.AsyncClient(trust_env=False) if loopback else None,
     )
     # Attached once the client has resolved where requests go (base_url, or the SDK's environment default).
     endpoint = endpoint or str(model.root_client.base_url)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -60,7 +60,7 @@ def raw_text(message: AIMessage) -> str:
 def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
     """One call's usage. A call the LLM-call cache answered still counts its tokens (they were asked
     for), and counts them again as cached (they were not billed)."""
-    meta = (message.usage_metadata or {}) if message is not None else {}
+    meta: Mapping[str, Any] = (message.usage_metadata or {}) if message is not None else {}
     prompt, completion = meta.get("input_tokens", 0), meta.get("output_tokens", 0)
     hit = is_cache_hit(message)
     return Usage(
@@ -199,7 +199,8 @@ def ask(
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
         try:
-            result = structured.invoke(messages)
+            # With include_raw, the answer is always {"raw", "parsed", "parsing_error"}.
+            result = cast(dict[str, Any], structured.invoke(messages))
         except _SDK_REFUSALS as exc:
             return _refused_answer(exc), None, None, _refusal_reason(exc)
         message, parsed = result.get("raw"), result.get("parsed")
@@ -221,7 +222,9 @@ def ask_yes_no(
         match = _YES_NO.match(text)
         if match is None:
             return message, None, None, "the answer does not start with yes or no"
-        parsed = VerifyAnswer(answer=match.group(1).lower(), evidence=match.group(2).strip()[:200])
+        parsed = VerifyAnswer.model_validate(
+            {"answer": match.group(1).lower(), "evidence": match.group(2).strip()[:200]}
+        )
         return message, parsed, yes_no_confidence(message, parsed.answer, match.start(1), match.end(1)), None
 
     return _with_retries(model, attempt, retries)

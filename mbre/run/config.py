@@ -40,12 +40,14 @@ def from_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise InputError(source, f"not valid TOML: {exc}", line=int(line.group(1)) if line else None) from exc
+        where = re.search(r"line (\d+)", str(exc))
+        raise InputError(
+            source, f"not valid TOML: {exc}", line=int(where.group(1)) if where else None
+        ) from exc
     settings: dict[str, Any] = {}
     for key, value in document.items():
-        match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, flags=re.MULTILINE)
-        line = text.count("\n", 0, match.start()) + 1 if match else None
+        found = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, flags=re.MULTILINE)
+        line = text.count("\n", 0, found.start()) + 1 if found else None
         if key.lower() in _SECRET_KEYS:
             raise InputError(
                 source,

@@ -13,14 +13,17 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from mbre.errors import InputError
 from mbre.graph.builder import build_graph
 from mbre.graph.context import MbreContext
+from mbre.graph.state import InputState, OutputState, State
 from mbre.inventory.inventory import ALL_LABELS, Inventory
 from mbre.llm.providers import context_window, redact
 from mbre.prompts.render import extraction_messages, prompts_hash
@@ -33,6 +36,8 @@ from mbre.version import mbre_version
 
 #: Receives every custom stream event of every sentence (progress), on the event-loop thread.
 EventSink = Callable[[dict[str, Any]], None]
+#: What `label_one` listens to: the nodes' progress events, and the state (for the decision).
+STREAM_MODES: list[StreamMode] = ["custom", "values"]
 #: A rough characters-per-token ratio, for refusing sentences that cannot fit the model's context.
 CHARS_PER_TOKEN = 4
 
@@ -138,7 +143,7 @@ def too_long(inventory: Inventory, instance: Instance, ctx: MbreContext) -> str 
 
 
 async def label_one(
-    graph: CompiledStateGraph,
+    graph: CompiledStateGraph[State, MbreContext, InputState, OutputState],
     instance: Instance,
     ctx: MbreContext,
     *,
@@ -146,11 +151,11 @@ async def label_one(
     callbacks: list[BaseCallbackHandler],
 ) -> Decision:
     """Stream one sentence through the graph, passing its progress events on as they happen."""
-    config = {"callbacks": callbacks, "metadata": {"mbre_id": instance.id}}
+    config: RunnableConfig = {"callbacks": callbacks, "metadata": {"mbre_id": instance.id}}
     decision: Decision | None = None
-    async for mode, chunk in graph.astream(
-        {"instance": instance}, config, context=ctx, stream_mode=["custom", "values"]
-    ):
+    stream = graph.astream(InputState(instance=instance), config, context=ctx, stream_mode=STREAM_MODES)
+    async for part in stream:
+        mode, chunk = cast(tuple[StreamMode, Any], part)  # with several modes, each part is (mode, chunk)
         if mode == "custom" and on_event is not None:
             on_event(chunk)
         elif mode == "values" and chunk.get("decision") is not None:

@@ -15,7 +15,7 @@ NONE_LABEL = "none"
 def group_answer_model(labels: tuple[str, ...]) -> type[BaseModel]:
     """A model whose `label` is an enum of exactly this group's labels plus "none", so no
     out-of-schema label can come back, whatever the sentence says."""
-    options = Literal[(*labels, NONE_LABEL)]  # type: ignore[valid-type]
+    options = Literal[(*labels, NONE_LABEL)]  # type: ignore[valid-type]  # built at run time, per group
     return create_model(
         "GroupAnswer",
         __doc__="The one relation of the listed group that holds from the head to the tail, or none.",

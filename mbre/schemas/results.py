@@ -28,7 +28,7 @@ class Usage(BaseModel):
     retries: int = 0
     """Requests sent again after a transient error (rate limit, server error, connection, timeout)."""
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def cached_tokens(self) -> int:
         """Prompt and completion tokens served from the cache, i.e. not spent."""

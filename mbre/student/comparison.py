@@ -26,11 +26,13 @@ from mbre.student.training import (
     training_pairs,
 )
 
+TrainedOn = Literal["discovered", "gold"]
+
 
 class StudentRun(BaseModel):
     """One training set, and the test scores of each student trained on it."""
 
-    trained_on: Literal["discovered", "gold"]
+    trained_on: TrainedOn
     train_size: int
     label_distribution: dict[str, int]
     scores: dict[StudentKind, StudentReport]
@@ -68,17 +70,18 @@ def evaluate_student(
     # One student object per kind for both training sets, so the embeddings of the test set are computed once.
     made = {kind: _student(kind) for kind in students}
     runs = []
-    for trained_on, train, train_labels in (
+    training_sets: list[tuple[TrainedOn, list[Instance], list[str]]] = [
         ("discovered", instances, labels),
         ("gold", control, control_labels),
-    ):
+    ]
+    for trained_on, train, train_labels in training_sets:
         scores = {
             kind: score_student(student.fit(train, train_labels), test, no_relation=no_relation)
             for kind, student in made.items()
         }
         runs.append(
             StudentRun(
-                trained_on=trained_on,  # type: ignore[arg-type]
+                trained_on=trained_on,
                 train_size=len(train),
                 label_distribution=dict(Counter(train_labels).most_common()),
                 scores=scores,
