@@ -14,11 +14,10 @@ from pathlib import Path
 
 from mbre.schemas.instances import Instance, read_instances
 from mbre.schemas.relations import RelationSchema
-from tests.support.data import ROOT
+from tests.support.data import EXAMPLES
 from tests.support.fakes import gold_script, instance_in, text_of
 from tests.support.openai_stub import stub_server
 
-EXAMPLES = ROOT / "examples"
 SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
 N = 40
 
