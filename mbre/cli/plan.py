@@ -50,11 +50,10 @@ def plan_command(
     for ctx in contexts:
         row = plan(inventory, instances, ctx)
         n = max(row.sentences, 1)
-        costs = [
+        low, high = (
             cost_usd(Usage(prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens), ctx)
             for c in (row.low, row.high)
-        ]
-        low, high = costs
+        )
         rows.append(
             [
                 row.strategy,
