@@ -41,23 +41,22 @@ class Budget:
 def parse_budget(text: str, ctx: MbreContext) -> Budget:
     """`200000`, `200k`, `1.5m` tokens; `5usd` or `$5` needs the price table (price_*_per_million)."""
     match = _BUDGET.match(text.lower())
+    neither = SettingError(f"budget {text!r} is neither tokens (200000, 200k, 1.5m) nor money (5usd, $5)")
+    if match is None:
+        raise neither
     try:
-        if match is None:
-            raise ValueError
-        if match["dollars"] is not None or match["unit"] in ("usd", "$"):
-            dollars = float(match["dollars"] or match["amount"])
-            if ctx.price_prompt_per_million is None or ctx.price_completion_per_million is None:
-                raise ValueError(
-                    f"a money budget ({text!r}) needs prices: set price_prompt_per_million and "
-                    "price_completion_per_million (USD per million tokens) in mbre.toml"
-                )
-            return Budget(dollars=dollars)
-        scale = {"k": 1_000, "m": 1_000_000}.get(match["unit"] or "", 1)
-        return Budget(tokens=int(float(match["amount"]) * scale))
-    except ValueError as exc:
-        raise SettingError(
-            str(exc) or f"budget {text!r} is neither tokens (200000, 200k, 1.5m) nor money (5usd, $5)"
-        ) from exc
+        amount = float(match["dollars"] or match["amount"])  # the pattern lets "1.2.3" through
+    except ValueError:
+        raise neither from None
+    if match["dollars"] is not None or match["unit"] in ("usd", "$"):
+        if ctx.price_prompt_per_million is None or ctx.price_completion_per_million is None:
+            raise SettingError(
+                f"a money budget ({text!r}) needs prices: set price_prompt_per_million and "
+                "price_completion_per_million (USD per million tokens) in mbre.toml"
+            )
+        return Budget(dollars=amount)
+    scale = {"k": 1_000, "m": 1_000_000}.get(match["unit"] or "", 1)
+    return Budget(tokens=int(amount * scale))
 
 
 def cost_usd(usage: Usage, ctx: MbreContext) -> float | None:

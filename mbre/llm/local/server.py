@@ -26,7 +26,10 @@ CTX_PER_SLOT = 4096
 #: Server logs kept in the cache directory; older ones are deleted when a server starts.
 KEEP_LOGS = 20
 
-_LLAMA_BUILD_ENV = 'CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2'
+#: How the Makefile builds llama-server (see its comment on GGML_NATIVE), for the install hint.
+_LLAMA_BUILD_ENV = (
+    'CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF" LLAMA_CPP_BUILD_JOBS=2'
+)
 
 
 def llama_server_binary() -> Path:
