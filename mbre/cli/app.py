@@ -1,10 +1,11 @@
 """The `mbre` command: `group` shows the relation groups, `plan` prices a corpus, `discover` labels it,
-`evaluate` and `student` score strategies and samples against gold data."""
+`evaluate` and `student` score strategies and samples against gold data, `calibrate` picks thresholds."""
 
 from __future__ import annotations
 
 import typer
 
+from mbre.cli.calibrate import calibrate_command
 from mbre.cli.discover import discover_command
 from mbre.cli.errors import HandledGroup
 from mbre.cli.evaluate import evaluate_command
@@ -24,3 +25,4 @@ app.command("discover")(discover_command)
 app.command("plan")(plan_command)
 app.command("evaluate")(evaluate_command)
 app.command("student")(student_command)
+app.command("calibrate")(calibrate_command)

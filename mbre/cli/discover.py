@@ -20,7 +20,12 @@ from mbre.cli.options import (
     OnBadInputOpt,
     RelationsOpt,
     RouteTopKOpt,
+    SeedsOpt,
+    ShotsOpt,
     StrategyOpt,
+    ThresholdOpt,
+    ThresholdsOpt,
+    decision_settings,
     load_inventory,
     prepare_models,
     read_input,
@@ -47,8 +52,13 @@ def discover_command(
     strategy: StrategyOpt = None,
     decision: DecisionOpt = None,
     epsilon: Annotated[
-        float | None, typer.Option(help="Keep verified labels with confidence >= 1 - epsilon.")
+        float | None,
+        typer.Option(help="decision=paper: keep verified labels with confidence >= 1 - epsilon."),
     ] = None,
+    threshold: ThresholdOpt = None,
+    thresholds: ThresholdsOpt = None,
+    seeds: SeedsOpt = None,
+    shots: ShotsOpt = None,
     route_top_k: RouteTopKOpt = None,
     concurrency: ConcurrencyOpt = 4,
     limit: Annotated[int | None, typer.Option(help="Label only the first N sentences.")] = None,
@@ -76,7 +86,7 @@ def discover_command(
     from mbre.run.rundir import RunDir
     from mbre.run.tracing import JsonlTracer
 
-    inventory = load_inventory(relations, no_relation, None, True, grouping)
+    inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
     instances, bad = read_input(input, on_bad_input)
     instances = instances[:limit]
     ctx = load_context(
@@ -86,7 +96,9 @@ def discover_command(
         strategy=strategy,
         decision=decision,
         epsilon=epsilon,
+        shots=shots,
         route_top_k=route_top_k,
+        **decision_settings(inventory, threshold, thresholds),
     )
     spend = parse_budget(budget, ctx) if budget else None
     prepare_models(ctx)
@@ -139,6 +151,7 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
         ("LLM calls (per sentence)", f"{usage.calls} ({usage.calls / n:.2f})"),
         ("  answered from cache", _share(usage.cached_calls, usage.calls)),
         ("  retried (transient errors)", usage.retries),
+        ("calibration: content-free questions, once", summary.calibration.calls),
     ]
     for stage, stage_usage in sorted(summary.stages.items()):
         rows.append(

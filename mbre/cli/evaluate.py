@@ -20,12 +20,21 @@ from mbre.cli.options import (
     RelationsOpt,
     ReportDirOpt,
     SeedOpt,
+    SeedsOpt,
+    ShotsOpt,
+    ThresholdOpt,
+    ThresholdsOpt,
+    decision_settings,
     load_inventory,
     prepare_models,
 )
 from mbre.cli.tables import print_rows
 from mbre.errors import SettingError
-from mbre.schemas.options import EPSILONS, STRATEGIES
+from mbre.schemas.options import EPSILONS
+
+#: The arms compared by default: M-BRe with the calibrated decision and with the paper's rule, and the
+#: two baselines.
+DEFAULT_ARMS = "mbre,mbre:paper,multiclass,binary"
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,8 +47,12 @@ def evaluate_command(
     gold: Annotated[Path, typer.Option("--gold", help="Gold-labelled sentences.", show_default=False)],
     report_dir: ReportDirOpt,
     strategies: Annotated[
-        str, typer.Option(help="Comma-separated, from mbre, multiclass, binary.")
-    ] = ",".join(STRATEGIES),
+        str,
+        typer.Option(
+            help="Comma-separated, from mbre, multiclass, binary; strategy:policy runs a strategy with "
+            "another decision policy (mbre:paper is the paper's rule)."
+        ),
+    ] = DEFAULT_ARMS,
     format: FormatOpt = "auto",
     limit: Annotated[int | None, typer.Option(help="Evaluate N sentences drawn at random (--seed).")] = None,
     seed: SeedOpt = 0,
@@ -47,7 +60,13 @@ def evaluate_command(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     decision: DecisionOpt = None,
-    epsilon: Annotated[float | None, typer.Option(help="Keep labels with confidence >= 1 - epsilon.")] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="decision=paper: keep labels with confidence >= 1 - epsilon.")
+    ] = None,
+    threshold: ThresholdOpt = None,
+    thresholds: ThresholdsOpt = None,
+    seeds: SeedsOpt = None,
+    shots: ShotsOpt = None,
     epsilons: Annotated[
         str, typer.Option(help="Comma-separated epsilons the sweep replays from the mbre run.")
     ] = ",".join(map(str, EPSILONS)),
@@ -70,9 +89,9 @@ def evaluate_command(
     from mbre.evaluation.strategies import check_strategies, evaluate
     from mbre.run.config import load_context
 
-    names = check_strategies([name.strip() for name in strategies.split(",")])
-    thresholds = parse_epsilons(epsilons)
-    inventory = load_inventory(relations, no_relation, None, True, grouping)
+    names = [arm.name for arm in check_strategies([name.strip() for name in strategies.split(",")])]
+    swept = parse_epsilons(epsilons)
+    inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
     instances = load_gold(gold, format, labels=inventory.schema.labels)
     if limit is not None and not 1 <= limit <= len(instances):
         raise SettingError(f"--limit must be between 1 and {len(instances)} (the sentences in {gold})")
@@ -82,11 +101,14 @@ def evaluate_command(
         base_url=base_url,
         decision=decision,
         epsilon=epsilon,
+        shots=shots,
         route_top_k=route_top_k,
+        **decision_settings(inventory, threshold, thresholds),
     )
     prepare_models(ctx)
 
     files = {"gold": gold, "relations": relations, "grouping": grouping, "config": config}
+    files |= {"seeds": seeds, "thresholds": thresholds}
     total = (len(instances) if limit is None else limit) * len(names)
     with RunProgress(total, inventory.schema.no_relation_label, "labelling") as progress:
         evaluation = evaluate(
@@ -101,7 +123,7 @@ def evaluate_command(
             seed=seed,
             files={role: path for role, path in files.items() if path is not None},
             fresh=fresh,
-            epsilons=thresholds,
+            epsilons=swept,
         )
     write_evaluation(evaluation, report_dir)
     print_evaluation(evaluation, table_console())
@@ -117,11 +139,12 @@ def evaluate_command(
 
 def print_evaluation(evaluation: Evaluation, out: Console) -> None:
     """The comparison, the notes on partial timings, the epsilon sweep and the routing replay."""
-    from mbre.evaluation.report import route_rows, strategy_rows, sweep_rows, timing_notes
+    from mbre.evaluation.report import curve_rows, route_rows, strategy_rows, sweep_rows, timing_notes
 
     print_rows(strategy_rows(evaluation), out)
     for note in timing_notes(evaluation):
         out.print(note, highlight=False)
+    print_rows(curve_rows(evaluation), out)
     if evaluation.epsilon_sweep:
         print_rows(sweep_rows(evaluation), out)
     if evaluation.route:

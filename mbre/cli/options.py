@@ -30,7 +30,22 @@ ConfigOpt = Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).
 ModelOpt = Annotated[str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")]
 StrategyOpt = Annotated[Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")]
-DecisionOpt = Annotated[DecisionPolicy | None, typer.Option(help="best (the paper) or first.")]
+DecisionOpt = Annotated[
+    DecisionPolicy | None,
+    typer.Option(help="calibrated (scores, thresholds), paper (the paper's rule) or first."),
+]
+ThresholdOpt = Annotated[
+    float | None, typer.Option(help="decision=calibrated: the score a label needs (default 0.5).")
+]
+ThresholdsOpt = Annotated[
+    Path | None,
+    typer.Option(help="decision=calibrated: per-relation thresholds, as `mbre calibrate` writes them."),
+]
+SeedsOpt = Annotated[
+    Path | None,
+    typer.Option(help="Labelled sentences (JSON Lines) to show as examples, the nearest first."),
+]
+ShotsOpt = Annotated[int | None, typer.Option(help="Examples shown per relation (default 1).")]
 RouteTopKOpt = Annotated[int | None, typer.Option(help="Ask only the groups of the k nearest relations.")]
 GroupingOpt = Annotated[Path | None, typer.Option(help="Use a saved grouping artifact.")]
 OnBadInputOpt = Annotated[
@@ -51,17 +66,41 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of the random draw.")]
 
 
 def load_inventory(
-    relations: Path, no_relation: str | None, k: int | None, refine: bool, grouping_file: Path | None
+    relations: Path,
+    no_relation: str | None,
+    k: int | None,
+    refine: bool,
+    grouping_file: Path | None,
+    seeds: Path | None = None,
 ) -> Inventory:
     from mbre.inventory.grouping import Grouping, group_relations
     from mbre.inventory.inventory import Inventory
+    from mbre.schemas.instances import read_instances
     from mbre.schemas.relations import RelationSchema
 
     schema = RelationSchema.from_file(relations, no_relation=no_relation)
     grouping = (
         Grouping.load(grouping_file, schema) if grouping_file else group_relations(schema, k, refine=refine)
     )
-    return Inventory.build(schema, grouping)
+    examples = read_instances(seeds) if seeds is not None else []
+    return Inventory.build(schema, grouping, seeds=examples, seeds_source=str(seeds))
+
+
+def decision_settings(
+    inventory: Inventory, threshold: float | None, thresholds: Path | None
+) -> dict[str, object]:
+    """`--threshold` and `--thresholds FILE` as context settings: the file's per-label thresholds and its
+    default, which an explicit `--threshold` overrides. Empty when neither is given."""
+    settings: dict[str, object] = {}
+    if thresholds is not None:
+        from mbre.schemas.thresholds import Thresholds
+
+        picked = Thresholds.from_file(thresholds)
+        picked.check_labels(inventory.schema.labels, str(thresholds))
+        settings = {"threshold": picked.default, "thresholds": picked.pairs()}
+    if threshold is not None:
+        settings["threshold"] = threshold
+    return settings
 
 
 def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list[InputError]]:

@@ -1,4 +1,5 @@
-"""The evaluation's PNG charts: F1 and calls per strategy, the epsilon sweep, one confusion matrix each."""
+"""The evaluation's PNG charts: F1 and calls per strategy, precision against yield, the epsilon sweep, one
+confusion matrix each."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ ABSTAINED = "(abstained)"
 
 
 def f1_and_calls_chart(evaluation: Evaluation) -> Figure:
-    names = [r.strategy for r in evaluation.strategies]
+    names = [r.name for r in evaluation.strategies]
     figure = Figure(figsize=(9, 3.8), layout="constrained")
     scores, calls = figure.subplots(1, 2)
     series = {"F1 micro": [r.micro.f1 for r in evaluation.strategies]}
@@ -48,6 +49,23 @@ def epsilon_chart(evaluation: Evaluation) -> Figure:
     axes.set_title("epsilon sweep (mbre)")
     axes.set_xlim(0, 1.05)
     axes.set_ylim(0, 1.05)
+    return figure
+
+
+def precision_yield_chart(evaluation: Evaluation) -> Figure:
+    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    axes = figure.subplots()
+    drawn = [r for r in evaluation.strategies if r.curve]
+    for r in drawn:
+        xs = [point.yield_share for point in r.curve]
+        axes.plot(xs, [point.precision for point in r.curve], label=r.name, drawstyle="steps-post")
+    axes.set_xlabel("share of sentences given a positive label")
+    axes.set_ylabel("precision of those labels")
+    axes.set_title("precision against yield (replayed)")
+    axes.set_xlim(0, 1.05)
+    axes.set_ylim(0, 1.05)
+    if drawn:
+        axes.legend(fontsize="small")
     return figure
 
 

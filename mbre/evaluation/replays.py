@@ -9,16 +9,16 @@ asked is a re-decision on a subset of those answers, so every m is judged on exa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mbre.errors import MbreError, SettingError
 from mbre.evaluation.metrics import accuracy, prf
-from mbre.graph.decision import decide_label
+from mbre.graph.decision import Decided, decide_label
 from mbre.inventory.inventory import Inventory
 from mbre.schemas.instances import Instance
 from mbre.schemas.options import EPSILONS
-from mbre.schemas.results import Sample
+from mbre.schemas.results import Extraction, Sample, Verdict
 
 #: The routing widths the evaluation replays besides "every group".
 TOP_KS = (1, 2, 3)
@@ -55,12 +55,37 @@ class RouteRow:
     """Recall with every group asked minus this row's recall."""
 
 
+def redecide(
+    sample: Sample,
+    no_relation: str,
+    *,
+    epsilon: float | None = None,
+    threshold: float | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    extractions: Sequence[Extraction] | None = None,
+    verdicts: Sequence[Verdict] | None = None,
+) -> Decided:
+    """`sample` decided again by the rule it was labelled with, on its own answers or on a subset of them,
+    with another epsilon or other thresholds: no LLM call."""
+    origin = sample.provenance
+    return decide_label(
+        strategy=origin.strategy,
+        policy=origin.decision_policy,
+        epsilon=origin.epsilon if epsilon is None else epsilon,
+        no_relation=no_relation,
+        extractions=sample.decision.extractions if extractions is None else extractions,
+        verdicts=sample.decision.verdicts if verdicts is None else verdicts,
+        threshold=origin.threshold if threshold is None else threshold,
+        thresholds=dict(origin.thresholds) if thresholds is None else thresholds,
+    )
+
+
 def replay(sample: Sample, inventory: Inventory, top_k: int | None) -> Replayed:
     """Re-decide `sample` as if the route node had been run with `route_top_k=top_k`.
 
     The kept groups are those the route node asks (`Inventory.groups_to_ask`); their candidates keep the
     run's order (that of routing, whose top-k order is a prefix of the full one), and each candidate keeps
-    its recorded verdict.
+    its recorded verdict, as does a recorded inverse of one of them (the contrast step's).
     """
     if sample.provenance.strategy != "mbre":
         raise ReplayError(f"sample {sample.id}: only an mbre run has group answers to replay")
@@ -74,18 +99,11 @@ def replay(sample: Sample, inventory: Inventory, top_k: int | None) -> Replayed:
             "that asked every group (route_top_k unset)"
         )
     extractions = [extraction for extraction in decision.extractions if extraction.group in groups]
-    candidates = [label for label in decision.candidates if inventory.grouping.group_of(label) in groups]
-    recorded = {verdict.label: verdict for verdict in decision.verdicts}
-    verdicts = [recorded[label] for label in candidates if label in recorded]
-    label, _, _ = decide_label(
-        strategy="mbre",
-        policy=sample.provenance.decision_policy,
-        epsilon=sample.provenance.epsilon,
-        no_relation=inventory.schema.no_relation_label,
-        extractions=extractions,
-        verdicts=verdicts,
-    )
-    return Replayed(label=label, groups=len(groups), calls=len(extractions) + len(verdicts))
+    kept = {label for label in decision.candidates if inventory.grouping.group_of(label) in groups}
+    kept |= {inverse for label in kept if (inverse := inventory.schema.inverse_of(label)) is not None}
+    verdicts = [verdict for verdict in decision.verdicts if verdict.label in kept]
+    decided = redecide(sample, inventory.schema.no_relation_label, extractions=extractions, verdicts=verdicts)
+    return Replayed(label=decided.label, groups=len(groups), calls=len(extractions) + len(verdicts))
 
 
 def route_replay(
@@ -149,14 +167,7 @@ def epsilon_sweep(
     for epsilon in epsilons:
         kept = correct = judged = 0
         for sample in samples:
-            label, _, _ = decide_label(
-                strategy=sample.provenance.strategy,
-                policy=sample.provenance.decision_policy,
-                epsilon=epsilon,
-                no_relation=no_relation,
-                extractions=sample.decision.extractions,
-                verdicts=sample.decision.verdicts,
-            )
+            label = redecide(sample, no_relation, epsilon=epsilon).label
             if label is None:
                 continue
             kept += 1

@@ -10,7 +10,15 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from mbre.evaluation.charts import ABSTAINED, confusion_chart, epsilon_chart, f1_and_calls_chart, save_png
+from mbre.evaluation.charts import (
+    ABSTAINED,
+    confusion_chart,
+    epsilon_chart,
+    f1_and_calls_chart,
+    precision_yield_chart,
+    save_png,
+)
+from mbre.evaluation.curves import TARGETS, operating_point
 from mbre.evaluation.records import RunRecord
 from mbre.evaluation.strategies import Evaluation, StrategyResult
 from mbre.schemas.table import Rows
@@ -25,7 +33,7 @@ def strategy_rows(evaluation: Evaluation) -> Rows:
     rows = []
     for r in evaluation.strategies:
         row = [
-            r.strategy,
+            r.name,
             number(r.accuracy),
             number(r.micro.precision),
             number(r.micro.recall),
@@ -48,7 +56,7 @@ def timing_notes(evaluation: Evaluation) -> list[str]:
         cost = r.cost
         if cost.timed_sentences < cost.sentences:
             notes.append(
-                f"s/sent of {r.strategy} is timed over {cost.timed_sentences} of {cost.sentences} sentences: "
+                f"s/sent of {r.name} is timed over {cost.timed_sentences} of {cost.sentences} sentences: "
                 "the others were labelled by an interrupted invocation or from the LLM cache."
             )
     return notes
@@ -56,7 +64,31 @@ def timing_notes(evaluation: Evaluation) -> list[str]:
 
 def sweep_rows(evaluation: Evaluation) -> Rows:
     rows = [[f"{s.epsilon:g}", _pct(s.kept), number(s.precision)] for s in evaluation.epsilon_sweep]
-    return Rows(title="epsilon sweep (mbre, replayed)", headers=["epsilon", "kept", "precision"], rows=rows)
+    title = "epsilon sweep (mbre with the paper's rule, replayed)"
+    return Rows(title=title, headers=["epsilon", "kept", "precision"], rows=rows)
+
+
+def curve_rows(evaluation: Evaluation) -> Rows:
+    """Each arm's greatest yield at each target precision, from its precision-yield curve."""
+    headers = ["strategy", *(f"yield at P>={target:g}" for target in TARGETS), "yield at the run's labels"]
+    rows = []
+    for r in evaluation.strategies:
+        cells = [r.name]
+        for target in TARGETS:
+            point = operating_point(r.curve, target)
+            cells.append(
+                "-"
+                if point is None
+                else f"{point.kept} ({_pct(point.yield_share)}, >= {point.threshold:.2f})"
+            )
+        kept = sum(label.predicted for label in r.per_label)
+        cells.append(f"{kept} at P {number(r.micro.precision)}")
+        rows.append(cells)
+    return Rows(
+        title="precision-yield operating points (replayed from the recorded scores)",
+        headers=headers,
+        rows=rows,
+    )
 
 
 def route_rows(evaluation: Evaluation) -> Rows:
@@ -92,13 +124,13 @@ def label_rows(result: StrategyResult) -> Rows:
         for s in result.per_label
     ]
     headers = ["label", "gold", "predicted", "correct", "precision", "recall", "F1"]
-    return Rows(title=f"per label: {result.strategy}", headers=headers, rows=rows)
+    return Rows(title=f"per label: {result.name}", headers=headers, rows=rows)
 
 
 def confusion_rows(result: StrategyResult) -> Rows:
     labels = result.confusion.labels
     rows = [[gold, *map(str, counts)] for gold, counts in zip(labels, result.confusion.matrix, strict=True)]
-    title = f"confusion: {result.strategy} (rows gold, columns predicted)"
+    title = f"confusion: {result.name} (rows gold, columns predicted)"
     return Rows(title=title, headers=["gold \\ predicted", *labels, ABSTAINED], rows=rows)
 
 
@@ -109,10 +141,12 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
     written = [write_text(out / "report.json", evaluation.model_dump_json(indent=2) + "\n")]
     written.append(write_text(out / "report.md", evaluation_markdown(evaluation)))
     written.append(save_png(f1_and_calls_chart(evaluation), out / "f1_and_calls.png"))
+    written.append(save_png(precision_yield_chart(evaluation), out / "precision_yield.png"))
     if evaluation.epsilon_sweep:
         written.append(save_png(epsilon_chart(evaluation), out / "epsilon.png"))
     for result in evaluation.strategies:
-        written.append(save_png(confusion_chart(result), out / f"confusion_{result.strategy}.png"))
+        name = result.name.replace(":", "-")
+        written.append(save_png(confusion_chart(result), out / f"confusion_{name}.png"))
     return written
 
 
@@ -129,7 +163,16 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
         *[line for note in timing_notes(evaluation) for line in (note, "")],
         "![F1 and calls per strategy](f1_and_calls.png)",
         "",
+        *markdown_table(curve_rows(evaluation)),
+        "![precision against yield](precision_yield.png)",
+        "",
     ]
+    if setup.calibration_calls:
+        lines += [
+            f"Calibration asked {setup.calibration_calls} questions about content-free sentences once, for "
+            "every arm; they are not in the calls per sentence.",
+            "",
+        ]
     if evaluation.epsilon_sweep:
         lines += [*markdown_table(sweep_rows(evaluation)), "![precision against share kept](epsilon.png)", ""]
     if evaluation.route:
@@ -137,7 +180,8 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
         lines += ["Calls count one per recorded answer; re-asks of unparseable answers are not counted.", ""]
     for result in evaluation.strategies:
         lines += markdown_table(label_rows(result)) + markdown_table(confusion_rows(result))
-        lines += [f"![confusion matrix of {result.strategy}](confusion_{result.strategy}.png)", ""]
+        name = result.name.replace(":", "-")
+        lines += [f"![confusion matrix of {result.name}](confusion_{name}.png)", ""]
         if result.no_sample:
             lines += [f"{len(result.no_sample)} sentences got no sample: {', '.join(result.no_sample)}", ""]
     lines += ["## Reproduce", "", f"- model: `{setup.model}`", f"- prompts sha256: `{setup.prompt_hash}`"]

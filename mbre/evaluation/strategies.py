@@ -1,5 +1,9 @@
 """The strategies compared on gold data: each labels the same sentences with the same model and is scored
-and costed; the mbre run is replayed for the epsilon sweep and the routing widths.
+and costed; the mbre runs are replayed for the epsilon sweep and the routing widths, and every run for its
+precision-yield curve.
+
+An arm of the comparison is a strategy with a decision policy, named `strategy` (the configured policy) or
+`strategy:policy` (`mbre:paper`, the paper's exact rule beside the calibrated default).
 
 Every result records what reproduces it: the command, the mbre version, the model, the hashes of the
 prompts, schema and grouping, and the sha256 of every input file.
@@ -7,14 +11,17 @@ prompts, schema and grouping, and the sha256 of every input file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from pydantic import BaseModel, computed_field
 
 from mbre.errors import InputError, MbreError, SettingError
+from mbre.evaluation.curves import CurvePoint, precision_yield
 from mbre.evaluation.gold import select_slice
 from mbre.evaluation.metrics import (
     SEMEVAL_LABELS,
@@ -28,12 +35,20 @@ from mbre.evaluation.metrics import (
 )
 from mbre.evaluation.records import RunRecord, run_record
 from mbre.evaluation.replays import TOP_KS, RouteRow, SweepRow, epsilon_sweep, route_replay
+from mbre.graph.calibration import spent
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.run.discover import EventSink, discover, provenance
 from mbre.run.rundir import RunDir
 from mbre.schemas.instances import Instance
-from mbre.schemas.options import EPSILONS, STRATEGIES, Strategy, answer_settings
+from mbre.schemas.options import (
+    DECISION_POLICIES,
+    EPSILONS,
+    STRATEGIES,
+    DecisionPolicy,
+    Strategy,
+    answer_settings,
+)
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Sample, Usage
 
@@ -54,11 +69,14 @@ class Setup(BaseModel):
     grouping_hash: str
     groups: list[list[str]]
     no_relation: str
-    settings: dict[str, str | int | float | bool | None]
+    settings: dict[str, Any]
     """As configured. The mbre run asks every group whatever `route_top_k` says, so that the routing
     replay can judge every width on the same answers; `route_top_k` joins the replayed widths."""
     limit: int | None
     seed: int | None
+    calibration_calls: int = 0
+    """Calls on content-free sentences that measured the questions' bias: asked once for all arms, so not
+    in any arm's cost per sentence."""
     sentences: int
 
 
@@ -102,7 +120,10 @@ class Confusion(BaseModel):
 
 
 class StrategyResult(BaseModel):
+    name: str
+    """The arm: `strategy` or `strategy:policy`."""
     strategy: Strategy
+    decision: DecisionPolicy
     samples: str
     """The run directory that holds the strategy's samples."""
     accuracy: float
@@ -119,28 +140,56 @@ class StrategyResult(BaseModel):
     """Sentence id -> why it has no sample (its last error), counted above as an abstention."""
     cost: Cost
     ratios: dict[str, float | None]
-    """Each per-sentence cost divided by the reference strategy's (None where that is 0)."""
+    """Each per-sentence cost divided by the reference arm's (None where that is 0)."""
+    curve: list[CurvePoint]
+    """Precision against yield, replayed from the run's recorded scores."""
 
 
 class Evaluation(BaseModel):
     run: RunRecord
     setup: Setup
-    reference: Strategy
-    """The strategy the cost ratios divide by: mbre when it ran, else the first one."""
+    reference: str
+    """The arm the cost ratios divide by: the first M-BRe arm, else the first one."""
     strategies: list[StrategyResult]
     epsilon_sweep: list[SweepRow]
-    """Replayed from the mbre run's verdicts; empty without an mbre run."""
+    """Replayed from the verdicts of the M-BRe arm with the paper's rule; empty without one."""
     route: list[RouteRow]
-    """Replayed from the mbre run's answers: every group, then each routing width; empty without mbre."""
+    """Replayed from the first M-BRe arm's answers: every group, then each routing width; empty without."""
 
 
-def check_strategies(names: Sequence[str]) -> list[Strategy]:
-    """The names as strategies, each known and named once, at least one."""
-    if not names or len(set(names)) != len(names) or not set(names) <= set(STRATEGIES):
-        raise SettingError(
-            f"name distinct strategies from {', '.join(STRATEGIES)}, at least one; got {list(names)}"
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    strategy: Strategy
+    decision: DecisionPolicy | None
+    """None: the configured policy."""
+
+    @property
+    def directory(self) -> str:
+        return self.name.replace(":", "-")
+
+
+def check_strategies(names: Sequence[str]) -> list[Arm]:
+    """The names (`strategy` or `strategy:policy`) as arms, each known and named once, at least one."""
+    arms: list[Arm] = []
+    for name in names:
+        strategy, _, policy = name.partition(":")
+        if strategy not in STRATEGIES or (policy and policy not in DECISION_POLICIES):
+            arms = []
+            break
+        arms.append(
+            Arm(
+                name=name,
+                strategy=next(known for known in STRATEGIES if known == strategy),
+                decision=next((known for known in DECISION_POLICIES if known == policy), None),
+            )
         )
-    return [strategy for name in names for strategy in STRATEGIES if strategy == name]
+    if not arms or len(set(names)) != len(names):
+        raise SettingError(
+            f"name distinct strategies from {', '.join(STRATEGIES)}, each optionally with a decision policy "
+            f"({', '.join(DECISION_POLICIES)}) as strategy:policy, at least one; got {list(names)}"
+        )
+    return arms
 
 
 def is_semeval(schema: RelationSchema) -> bool:
@@ -150,7 +199,7 @@ def is_semeval(schema: RelationSchema) -> bool:
 def evaluate(
     inventory: Inventory,
     gold_instances: Sequence[Instance],
-    strategies: Sequence[Strategy],
+    strategies: Sequence[str],
     base_ctx: MbreContext,
     out_dir: str | Path,
     *,
@@ -164,13 +213,13 @@ def evaluate(
     epsilons: Sequence[float] = EPSILONS,
     top_ks: Sequence[int] = TOP_KS,
 ) -> Evaluation:
-    """Label the gold slice with each strategy into `out_dir/<strategy>/` (a discover run directory, so an
-    interrupted evaluation resumes) and score every run against the gold labels.
+    """Label the gold slice with each arm (`mbre`, `mbre:paper`, ...) into `out_dir/<arm>/` (a discover run
+    directory, so an interrupted evaluation resumes) and score every run against the gold labels.
 
     `on_event` also gets `{"event": "strategy", "strategy", "sentences"}` before each run. `files` are the
     input files to hash into the record, by role.
     """
-    strategies = check_strategies(strategies)
+    arms = check_strategies(strategies)
     instances = select_slice(gold_instances, limit, seed)
     schema = inventory.schema
     gold = [instance.relation for instance in instances]
@@ -182,12 +231,15 @@ def evaluate(
     gold_labels = [label for label in gold if label is not None]
     out_dir = Path(out_dir)
     results: list[StrategyResult] = []
-    mbre_samples: list[Sample] = []
-    for strategy in strategies:
+    replayed: dict[str, list[Sample]] = {}
+    calibrated_before = spent().calls
+    for arm in arms:
         if on_event is not None:
-            on_event({"event": "strategy", "strategy": strategy, "sentences": len(instances)})
-        ctx = replace(base_ctx, strategy=strategy, route_top_k=None)
-        run_dir = out_dir / strategy
+            on_event({"event": "strategy", "strategy": arm.name, "sentences": len(instances)})
+        ctx = replace(
+            base_ctx, strategy=arm.strategy, decision=arm.decision or base_ctx.decision, route_top_k=None
+        )
+        run_dir = out_dir / arm.directory
         summary = discover(
             inventory,
             instances,
@@ -200,7 +252,7 @@ def evaluate(
         )
         if summary.stopped is not None:
             raise EvaluationStopped(
-                f"the {strategy} run stopped ({summary.stopped}); the same command resumes"
+                f"the {arm.name} run stopped ({summary.stopped}); the same command resumes"
             )
         run = RunDir(run_dir)
         by_id = {sample.id: sample for sample in run.samples()}
@@ -218,32 +270,37 @@ def evaluate(
             timed_sentences=sum(timing.sentences for timing in timed),
             seconds=sum(timing.seconds for timing in timed),
         )
-        results.append(_score(strategy, str(run_dir), gold_labels, pred, schema, no_sample, cost))
-        if strategy == "mbre":
-            mbre_samples = ordered
-    reference = "mbre" if "mbre" in strategies else strategies[0]
+        gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
+        judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in ordered]
+        curve = precision_yield([by_id.get(i.id) for i in instances], gold_labels, schema.no_relation_label)
+        results.append(_score(arm, ctx, str(run_dir), gold_labels, pred, schema, no_sample, cost, curve))
+        replayed[arm.name] = judged
+    mbre_arms = [r for r in results if r.strategy == "mbre"]
+    reference = mbre_arms[0].name if mbre_arms else results[0].name
     results = _with_ratios(results, reference)
-    gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
-    judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in mbre_samples]
+    paper = next((replayed[r.name] for r in mbre_arms if r.decision == "paper"), [])
+    routed = replayed[mbre_arms[0].name] if mbre_arms else []
     widths = sorted({*top_ks, *([base_ctx.route_top_k] if base_ctx.route_top_k else [])})
     return Evaluation(
         run=run_record(files or {}),
-        setup=_setup(inventory, base_ctx, limit, seed, len(instances)),
+        setup=_setup(inventory, base_ctx, limit, seed, len(instances), spent().calls - calibrated_before),
         reference=reference,
         strategies=results,
-        epsilon_sweep=epsilon_sweep(judged, schema.no_relation_label, epsilons) if judged else [],
-        route=route_replay(judged, [gold_by_id[s.id] for s in judged], inventory, widths) if judged else [],
+        epsilon_sweep=epsilon_sweep(paper, schema.no_relation_label, epsilons) if paper else [],
+        route=route_replay(routed, [str(s.gold) for s in routed], inventory, widths) if routed else [],
     )
 
 
 def _score(
-    strategy: Strategy,
+    arm: Arm,
+    ctx: MbreContext,
     samples: str,
     gold: list[str],
     pred: list[str | None],
     schema: RelationSchema,
     no_sample: dict[str, str],
     cost: Cost,
+    curve: list[CurvePoint],
 ) -> StrategyResult:
     scores = prf(gold, pred, no_relation=schema.no_relation_label)
     semeval = (
@@ -252,7 +309,9 @@ def _score(
         else None
     )
     return StrategyResult(
-        strategy=strategy,
+        name=arm.name,
+        strategy=arm.strategy,
+        decision=ctx.decision,
         samples=samples,
         accuracy=accuracy(gold, pred),
         micro=scores.micro,
@@ -264,11 +323,12 @@ def _score(
         no_sample=no_sample,
         cost=cost,
         ratios={},
+        curve=curve,
     )
 
 
 def _with_ratios(results: list[StrategyResult], reference: str) -> list[StrategyResult]:
-    (base,) = [r.cost for r in results if r.strategy == reference]
+    (base,) = [r.cost for r in results if r.name == reference]
     measures = {
         "calls": lambda c: c.calls_per_sentence,
         "prompt_tokens": lambda c: c.prompt_tokens_per_sentence,
@@ -285,7 +345,14 @@ def _with_ratios(results: list[StrategyResult], reference: str) -> list[Strategy
     return out
 
 
-def _setup(inventory: Inventory, ctx: MbreContext, limit: int | None, seed: int, sentences: int) -> Setup:
+def _setup(
+    inventory: Inventory,
+    ctx: MbreContext,
+    limit: int | None,
+    seed: int,
+    sentences: int,
+    calibration_calls: int,
+) -> Setup:
     origin = provenance(inventory, ctx)
     return Setup(
         model=origin.model,
@@ -294,10 +361,14 @@ def _setup(inventory: Inventory, ctx: MbreContext, limit: int | None, seed: int,
         grouping_hash=origin.grouping_hash,
         groups=[list(group) for group in inventory.grouping.groups],
         no_relation=inventory.schema.no_relation_label,
-        settings={name: value for name, value in answer_settings(ctx).items() if name != "strategy"},
+        # As JSON values, so a report read back equals the one written (tuples become lists).
+        settings=json.loads(
+            json.dumps({name: value for name, value in answer_settings(ctx).items() if name != "strategy"})
+        ),
         limit=limit,
         seed=seed if limit is not None else None,
         sentences=sentences,
+        calibration_calls=calibration_calls,
     )
 
 

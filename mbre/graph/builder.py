@@ -1,9 +1,13 @@
-"""The M-BRe graph: route -> extract (one per group, in parallel) -> propose -> verify* -> decide.
+"""The M-BRe graph: route -> extract (one per group, in parallel) -> propose -> verify* -> contrast -> decide.
 
-START -> route --(Send per group)--> extract --> propose --> verify <-+
-              \\--(no group: binary)-----------/        \\        |    |
-                                                       \\       +----+  (until decided or bounded)
-                                                        +--> decide -> END
+START -> route --(Send, one per group)--> extract --> propose --> verify <--+  one candidate a step,
+              \\--(binary: no group)--------------/        |      |     |    until all are verified
+                                                          |      +-----+    or the bound is reached
+                                                          |      |
+                                                          |      v
+                                                          |   contrast --(the leader's inverse)--> verify
+                                                          |      |
+                                                          +--> decide --> END
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from mbre.graph.context import MbreContext
+from mbre.graph.nodes.contrast import contrast
 from mbre.graph.nodes.decide import decide
 from mbre.graph.nodes.extract import extract
 from mbre.graph.nodes.propose import propose
 from mbre.graph.nodes.route import route
 from mbre.graph.nodes.verify import verify
-from mbre.graph.routing import fan_out_extraction, next_verification
+from mbre.graph.routing import after_contrast, fan_out_extraction, next_verification
 from mbre.graph.state import ExtractionTask, InputState, OutputState, State
 from mbre.inventory.grouping import Grouping
 from mbre.inventory.inventory import Inventory
@@ -40,6 +45,7 @@ def build_graph(
     builder.add_node("extract", partial(extract, inventory=inventory), input_schema=ExtractionTask)
     builder.add_node("propose", propose)
     builder.add_node("verify", partial(verify, inventory=inventory))
+    builder.add_node("contrast", partial(contrast, inventory=inventory))
     builder.add_node("decide", partial(decide, inventory=inventory))
 
     builder.add_edge(START, "route")
@@ -47,9 +53,11 @@ def build_graph(
         "route", partial(fan_out_extraction, inventory=inventory), ["extract", "propose"]
     )
     builder.add_edge("extract", "propose")
-    builder.add_conditional_edges("propose", next_verification, ["verify", "decide"])
-    builder.add_conditional_edges("verify", next_verification, ["verify", "decide"])
+    builder.add_conditional_edges("propose", next_verification, ["verify", "contrast", "decide"])
+    builder.add_conditional_edges("verify", next_verification, ["verify", "contrast", "decide"])
+    builder.add_conditional_edges("contrast", after_contrast, ["verify", "decide"])
     builder.add_edge("decide", END)
-    # Each verification is one super-step; the loop is bounded by the candidates (<= N), this is a backstop.
-    limit = len(inventory.schema.labels) + 10
+    # Each verification and contrast is one super-step; the candidates are at most N, so the loop is
+    # bounded by 2N steps; this is a backstop.
+    limit = 2 * len(inventory.schema.labels) + 10
     return builder.compile(name="mbre", **compile_kwargs).with_config(recursion_limit=limit)

@@ -18,10 +18,25 @@ class MbreContext(ModelSettings):
     yes/no prompt per label)."""
     route_top_k: int | None = setting(None, answer=True)
     """None asks every group (the paper); m asks only the groups of the m nearest relations."""
-    decision: DecisionPolicy = setting("best", answer=True)
-    """`best`: verify every candidate, keep those with confidence >= 1 - epsilon, take the most
-    confident. `first`: stop at the first verified candidate in retrieval order."""
+    decision: DecisionPolicy = setting("calibrated", answer=True)
+    """`calibrated`: score every candidate by its calibrated verification and (M-BRe) its group's
+    preference, and keep the best if it reaches its threshold. `paper`: the paper's rule, verify every
+    candidate, keep those with confidence >= 1 - epsilon, take the most confident. `first`: stop at the
+    first verified candidate in retrieval order."""
     epsilon: float = setting(0.1, answer=True)
+    """decision="paper": keep verified labels with confidence >= 1 - epsilon."""
+    threshold: float = setting(0.5, answer=True)
+    """decision="calibrated": the score a label needs; below it the sentence gets the no-relation label."""
+    thresholds: tuple[tuple[str, float], ...] = setting((), answer=True)
+    """decision="calibrated": per-label thresholds that override `threshold` (`mbre calibrate` picks them
+    from reviewed samples; `--thresholds thresholds.json` reads them)."""
+    calibrate: bool = setting(True, answer=True)
+    """Divide out each question's bias, measured on content-free sentences (`mbre.graph.calibration`)."""
+    check_inverse: bool = setting(True, answer=True)
+    """decision="calibrated": also verify the inverse of the leading label (head and tail swapped), when
+    the inventory has one, before deciding."""
+    shots: int = setting(1, answer=True)
+    """Examples shown per relation (the schema's and `--seeds`), nearest to the sentence first."""
     max_verifications: int | None = setting(None, answer=True)
     """Bound of the verification loop; None: as many as there are candidates."""
     parse_retries: int = setting(1, answer=True)

@@ -1,10 +1,90 @@
-"""The label decision of M-BRe step 3, as a pure function: the decide node, the epsilon sweep and the
-routing replay all decide with it, so a replay is the run's own rule on other answers."""
+"""The label decision of M-BRe step 3, as pure functions of the recorded answers: the decide node, the
+replays (epsilon, routing, thresholds) and `mbre calibrate` all decide with them, so a replay is the run's
+own rule on other answers or other thresholds.
+
+Two policies decide from the verified candidates as the paper does (`paper`, `first`). `calibrated` scores
+every candidate instead of counting yeses: the calibrated probability that the verifier says yes, and for
+M-BRe also how strongly its group preferred it to "none"; the best-scored candidate is the label if its
+score reaches its threshold, else the no-relation label.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mbre.schemas.answers import NONE_LABEL
 from mbre.schemas.options import DecisionPolicy, Strategy
 from mbre.schemas.results import DecisionRule, Extraction, Verdict
+
+#: Keeps log-odds finite for probabilities of exactly 0 or 1.
+_EDGE = 1e-6
+
+
+@dataclass(frozen=True)
+class Decided:
+    label: str | None
+    """None: abstained."""
+    confidence: float | None
+    rule: DecisionRule
+    scores: dict[str, float]
+    """decision="calibrated": every scored candidate's score."""
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _EDGE), 1 - _EDGE)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def preference(extractions: Sequence[Extraction], label: str) -> float | None:
+    """How strongly the group that offered `label` preferred it to "none": p(label) / (p(label) + p(none))
+    in its (calibrated) distribution. None when no answered group offered it."""
+    for extraction in extractions:
+        distribution = extraction.distribution()
+        if label in distribution:
+            mass = distribution[label] + distribution[NONE_LABEL]
+            return distribution[label] / mass if mass > 0 else 0.0
+    return None
+
+
+def candidate_scores(
+    strategy: Strategy, extractions: Sequence[Extraction], verdicts: Sequence[Verdict]
+) -> dict[str, float]:
+    """Each answered candidate's score in [0, 1]. Binary: the verifier's support. M-BRe: the geometric mean
+    of the odds of the verifier's support and of the group's preference, so both must lean towards the
+    label, and 0.5 means they balance out. Multiclass: the preference of its one question's best label."""
+    if strategy == "multiclass":
+        distribution = extractions[0].distribution() if extractions else {}
+        positive = {label: p for label, p in distribution.items() if label != NONE_LABEL}
+        if not positive:
+            return {}
+        best = max(positive, key=lambda label: positive[label])
+        score = preference(extractions, best)
+        return {} if score is None else {best: score}
+    scores: dict[str, float] = {}
+    for verdict in verdicts:
+        support = verdict.support()
+        if support is None:
+            continue
+        group = preference(extractions, verdict.label) if strategy == "mbre" else None
+        scores[verdict.label] = support if group is None else _sigmoid((_logit(support) + _logit(group)) / 2)
+    return scores
+
+
+def best_group_labels(extractions: Sequence[Extraction]) -> list[str]:
+    """decision="calibrated": each answered group's candidate, the positive label it prefers most."""
+    labels = []
+    for extraction in extractions:
+        distribution = extraction.distribution()
+        positive = {label: p for label, p in distribution.items() if label != NONE_LABEL}
+        if positive:
+            labels.append(max(positive, key=lambda label: positive[label]))
+    return labels
 
 
 def decide_label(
@@ -13,35 +93,63 @@ def decide_label(
     policy: DecisionPolicy,
     epsilon: float,
     no_relation: str,
-    extractions: list[Extraction],
-    verdicts: list[Verdict],
-) -> tuple[str | None, float | None, DecisionRule]:
-    """The decision rules, as a pure function so each branch can be tested on its own."""
+    extractions: Sequence[Extraction],
+    verdicts: Sequence[Verdict],
+    threshold: float = 0.5,
+    thresholds: Mapping[str, float] | None = None,
+) -> Decided:
+    """The decision rules, as a pure function so each branch can be tested on its own. `thresholds`
+    override `threshold` per label (decision="calibrated")."""
+    if policy == "calibrated":
+        return _calibrated(strategy, no_relation, extractions, verdicts, threshold, thresholds or {})
     if strategy == "multiclass":
         if not extractions or extractions[0].abstained:
-            return None, None, "abstained"
+            return Decided(None, None, "abstained", {})
         answer = extractions[0]
-        return answer.label or no_relation, answer.confidence, "multiclass"
+        return Decided(answer.label or no_relation, answer.confidence, "multiclass", {})
 
     verified = [v for v in verdicts if v.holds]
     if not verified:
         # A failed answer might have been the relation: say so instead of claiming "no relation".
         if any(e.abstained for e in extractions) or any(v.abstained for v in verdicts):
-            return None, None, "abstained"
-        return no_relation, None, "no_candidate"
+            return Decided(None, None, "abstained", {})
+        return Decided(no_relation, None, "no_candidate", {})
     if policy == "first":
-        return verified[0].label, verified[0].confidence, "first_verified"
+        return Decided(verified[0].label, verified[0].confidence, "first_verified", {})
     if len(verified) == 1:
-        return verified[0].label, verified[0].confidence, "single"
+        return Decided(verified[0].label, verified[0].confidence, "single", {})
 
     def confidence(v: Verdict) -> float:
         return -1.0 if v.confidence is None else v.confidence
 
     if strategy == "binary":  # the baseline: the most confident yes wins
         best = max(verified, key=confidence)  # max keeps the earliest on ties: retrieval order
-        return best.label, best.confidence, "most_confident"
+        return Decided(best.label, best.confidence, "most_confident", {})
     confident = [v for v in verified if v.confidence is not None and v.confidence >= 1 - epsilon]
     if not confident:
-        return None, None, "ambiguous"
+        return Decided(None, None, "ambiguous", {})
     best = max(confident, key=confidence)
-    return best.label, best.confidence, "most_confident"
+    return Decided(best.label, best.confidence, "most_confident", {})
+
+
+def _calibrated(
+    strategy: Strategy,
+    no_relation: str,
+    extractions: Sequence[Extraction],
+    verdicts: Sequence[Verdict],
+    threshold: float,
+    thresholds: Mapping[str, float],
+) -> Decided:
+    scores = candidate_scores(strategy, extractions, verdicts)
+    if not scores:  # every answer that could have named a label failed to parse
+        return Decided(None, None, "abstained", {})
+    best = max(scores, key=lambda label: scores[label])  # max keeps the earliest on ties
+    if scores[best] >= thresholds.get(best, threshold):
+        return Decided(best, scores[best], "scored", scores)
+    return Decided(no_relation, scores[best], "below_threshold", scores)
+
+
+def leader(strategy: Strategy, extractions: Sequence[Extraction], verdicts: Sequence[Verdict]) -> str | None:
+    """decision="calibrated": the best-scored candidate so far."""
+    scores = candidate_scores(strategy, extractions, verdicts)
+    return max(scores, key=lambda label: scores[label]) if scores else None

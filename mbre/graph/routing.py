@@ -27,14 +27,27 @@ def fan_out_extraction(
     ]
 
 
-def next_verification(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "decide"]:
-    """Loop over the candidates until a label is decided or the bound is reached."""
+def next_verification(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "contrast", "decide"]:
+    """Loop over the candidates until a label is decided or the bound is reached; then, for a calibrated
+    M-BRe decision, contrast the leading label with its inverse before deciding."""
     ctx = runtime.context
+    if _pending(state, ctx):
+        return "verify"
+    if ctx.decision == "calibrated" and ctx.check_inverse and ctx.strategy == "mbre":
+        return "contrast"
+    return "decide"
+
+
+def after_contrast(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "decide"]:
+    """Verify the inverse the contrast node added, if any."""
+    return "verify" if _pending(state, runtime.context) else "decide"
+
+
+def _pending(state: State, ctx: MbreContext) -> bool:
+    """Whether a candidate still waits for its verification, within the policy's stop and the bound."""
     if len(state.verdicts) >= len(state.candidates):
-        return "decide"
+        return False
     if ctx.decision == "first" and state.verdicts and state.verdicts[-1].holds:
-        return "decide"
+        return False
     bound = len(state.candidates) if ctx.max_verifications is None else ctx.max_verifications
-    if len(state.verdicts) >= bound:
-        return "decide"
-    return "verify"
+    return len(state.verdicts) < bound

@@ -3,9 +3,11 @@ one routing rule that the graph, `mbre plan` and the routing replay all ask."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mbre.errors import SettingError
+from mbre.inventory.demonstrations import Demonstrations
 from mbre.inventory.grouping import Grouping, group_relations
 from mbre.inventory.retrieval import RelationIndex
 from mbre.schemas.instances import Instance
@@ -32,13 +34,27 @@ class Inventory:
     schema: RelationSchema
     grouping: Grouping
     index: RelationIndex
+    demonstrations: Demonstrations
+    """The examples shown with each relation: the schema's own and the seeds'."""
 
     @classmethod
-    def build(cls, schema: RelationSchema, grouping: Grouping | None = None) -> Inventory:
+    def build(
+        cls,
+        schema: RelationSchema,
+        grouping: Grouping | None = None,
+        *,
+        seeds: Sequence[Instance] = (),
+        seeds_source: str = "seeds",
+    ) -> Inventory:
         grouping = grouping or group_relations(schema)
         if grouping.schema_hash != schema.sha256:
             raise SettingError("the grouping was made for another relation schema")
-        return cls(schema=schema, grouping=grouping, index=RelationIndex(schema, grouping))
+        return cls(
+            schema=schema,
+            grouping=grouping,
+            index=RelationIndex(schema, grouping),
+            demonstrations=Demonstrations(schema, seeds, source=seeds_source),
+        )
 
     def asked_labels(self, group: int) -> list[str]:
         """The labels a group's prompt offers: its positive relations ("none" stands for the

@@ -18,6 +18,13 @@ def _relation_document(schema: RelationSchema, label: str) -> str:
     return " ".join(words)
 
 
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as float32 for FAISS: their inner product is then cosine similarity."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    faiss.normalize_L2(vectors)
+    return vectors
+
+
 class RelationIndex:
     """An inner-product index over L2-normalised TF-IDF vectors of the positive relations.
 
@@ -30,19 +37,13 @@ class RelationIndex:
         self.labels = [r.label for r in schema.positive]
         self._vectorizer = TfidfVectorizer(sublinear_tf=True)
         matrix = self._vectorizer.fit_transform([_relation_document(schema, label) for label in self.labels])
-        vectors = self._normalise(matrix.toarray())
+        vectors = normalised(matrix.toarray())
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
 
-    @staticmethod
-    def _normalise(vectors: np.ndarray) -> np.ndarray:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        faiss.normalize_L2(vectors)
-        return vectors
-
     def rank(self, instance: Instance) -> list[tuple[str, float]]:
         """Every positive relation with its similarity to the sentence, nearest first."""
-        query = self._normalise(self._vectorizer.transform([instance.text]).toarray())
+        query = normalised(self._vectorizer.transform([instance.text]).toarray())
         scores, ids = self._index.search(query, len(self.labels))
         pairs = sorted(
             zip(ids[0].tolist(), scores[0].tolist(), strict=True), key=lambda p: (-round(p[1], 6), p[0])

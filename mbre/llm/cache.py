@@ -1,8 +1,8 @@
 """A content-addressed LLM-call cache in SQLite, shared by runs, threads and processes.
 
 It is attached to the chat model (`ChatOpenAI(cache=...)`), so langchain-core consults it inside
-`BaseChatModel._generate_with_cache` (langchain-core 1.7): beneath `with_structured_output`, whose bound
-`response_format` is part of the call, and *before* the model's `rate_limiter` is acquired, which happens
+`BaseChatModel._generate_with_cache` (langchain-core 1.7), with the call's own parameters (`max_tokens`)
+as part of the key, and *before* the model's `rate_limiter` is acquired, which happens
 only on a miss ("Apply the rate limiter after checking the cache"). A hit therefore costs no request and
 no rate budget. (`.stream()` is different: it acquires the limiter and never reads the cache; mbre only
 invokes.) langchain-core zeroes `usage_metadata["total_cost"]` on a hit and keeps the token counts; this
@@ -10,10 +10,8 @@ cache also marks each hit with `response_metadata["mbre_cache"] == "hit"`, so ca
 
 A key is the sha256 of the namespace (provider, endpoint, sample index: see `mbre.llm.providers`), the
 re-ask number, the serialised prompt and the `llm_string`. Values are the messages in langchain's stable
-`message_to_dict` form, so logprobs (in `response_metadata`), `usage_metadata` and the SDK's parsed answer
-(`additional_kwargs["parsed"]`, which `with_structured_output` reads) survive. Not `langchain_core.load`:
-its `loads` is a beta API that warns and needs an allowlist, and its `dumps` cannot serialise that parsed
-pydantic answer (it writes a "not_implemented" stub that `loads` then refuses).
+`message_to_dict` form, so logprobs with their alternatives (in `response_metadata`) and `usage_metadata`
+survive. Not `langchain_core.load`: its `loads` is a beta API that warns and needs an allowlist.
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ from typing import Any
 from langchain_core.caches import BaseCache
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
-from pydantic import BaseModel
 
 from mbre.llm.local.paths import cache_dir
 
@@ -51,18 +48,16 @@ def default_cache_path() -> Path:
 
 
 def llm_string(request: Mapping[str, Any]) -> str:
-    """The model half of a key: the request's parameters besides the messages, as canonical JSON.
+    """The model half of a key: the request's parameters besides the messages (decoding settings and the
+    call's own, such as `max_tokens`), as canonical JSON.
 
-    langchain-core's own `llm_string` is deterministic across processes but names a pydantic output
-    schema by its class only (`<class 'mbre.schemas.answers.GroupAnswer'>` for every group's enum), and it
-    holds the base URL, whose port changes with every embedded server. Here the schema's JSON replaces the
-    class, and the endpoint is left to the cache's namespace."""
-    return json.dumps(request, sort_keys=True, ensure_ascii=False, default=_schema_json)
+    langchain-core's own `llm_string` holds the base URL, whose port changes with every embedded server;
+    here the endpoint is left to the cache's namespace. A parameter JSON cannot write is refused rather
+    than keyed by its repr, which could collide or change between processes."""
+    return json.dumps(request, sort_keys=True, ensure_ascii=False, default=_unkeyable)
 
 
-def _schema_json(value: object) -> object:
-    if isinstance(value, type) and issubclass(value, BaseModel):
-        return {"pydantic": value.__name__, "json_schema": value.model_json_schema()}
+def _unkeyable(value: object) -> object:
     raise TypeError(f"the LLM-call cache cannot key a request on {value!r}")  # never collide silently
 
 

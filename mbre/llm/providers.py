@@ -30,6 +30,10 @@ from mbre.schemas.options import Role
 PROVIDERS = ("local", "openai")
 
 
+#: Alternatives asked for with each answer token.
+TOP_LOGPROBS = 20
+
+
 class ProviderError(MbreError):
     """A model string or provider setting that cannot work; says what to change."""
 
@@ -97,8 +101,9 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         temperature=settings.temperature,
         max_completion_tokens=settings.max_tokens,  # the field `max_tokens`, by its alias
         logprobs=settings.logprobs or None,
-        # Alternatives let a yes/no answer be measured against its opposite (see ask_yes_no).
-        top_logprobs=5 if settings.logprobs else None,
+        # The first token's alternatives give the probability of every option letter, or of yes against no
+        # (see `ask_choice`); 20 is the most the OpenAI API allows, more than any group's options.
+        top_logprobs=TOP_LOGPROBS if settings.logprobs else None,
         timeout=settings.timeout,
         max_retries=0,  # every retry is mbre's own, counted and tunable
         retrier=Retrier(max_retries=settings.max_retries, base_seconds=settings.retry_base_seconds),

@@ -1,37 +1,31 @@
-"""One LLM call with a checked answer: confidence from logprobs, usage, and one re-ask on a bad answer.
+"""One LLM call with a checked answer: its distribution from logprobs, usage, and a re-ask on a bad answer.
 
-Every node talks to models through `ask` (a JSON-schema answer, constrained where the server can) or
-`ask_yes_no` (a plain yes/no answer), so parse failures, abstentions, transient-error retries, cache hits
-and cost accounting behave the same for extraction and verification, whatever the provider.
+Every question mbre asks is multiple choice, answered by one word: an option letter for a group of
+relations, yes or no for a verification. So every node talks to models through `ask_choice`, and parse
+failures, abstentions, transient-error retries, cache hits and cost accounting behave the same for every
+question and provider; and one short answer yields the probability of every choice, not just a label.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ValidationError
 
 from mbre.llm.cache import is_cache_hit, reask
 from mbre.llm.ratelimit import RateLimiter
 from mbre.llm.retry import Retrier
-from mbre.schemas.answers import VerifyAnswer
 from mbre.schemas.results import Usage
 
-T = TypeVar("T", bound=BaseModel)
-_YES_NO = re.compile(r"^\W*(yes|no)\b[\s.,:;!-]*(.*)", flags=re.IGNORECASE | re.DOTALL)
+T = TypeVar("T")
+_FIRST_WORD = re.compile(r"^\W*([A-Za-z]+)")
 #: For chat models that carry no Retrier of their own (test doubles, custom models).
 _DEFAULT_RETRIER = Retrier()
-#: What the openai SDK raises instead of returning an answer it cannot parse (see `_refused_answer`).
-_SDK_REFUSALS = (ValidationError, openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)
 
 
 @dataclass(frozen=True)
@@ -43,18 +37,14 @@ class Answer(Generic[T]):
     raw: str
     """The last raw output, kept so an abstention can be inspected."""
     confidence: float | None
-    """Mean probability of the answer's tokens; None when the provider gave no logprobs."""
+    """The model's probability of its answer; None when the provider gave no logprobs."""
     usage: Usage
     error: str | None = None
 
 
 def raw_text(message: AIMessage) -> str:
-    """The model's output as text: the content, or the arguments of a tool call (tool-calling providers)."""
-    if isinstance(message.content, str) and message.content:
-        return message.content
-    if message.tool_calls:
-        return json.dumps(message.tool_calls[0]["args"], ensure_ascii=False)
-    return str(message.content)
+    """The model's output as text."""
+    return message.content if isinstance(message.content, str) else str(message.content)
 
 
 def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
@@ -78,55 +68,27 @@ def _tokens(message: AIMessage) -> list[dict[str, Any]]:
     return ((message.response_metadata or {}).get("logprobs") or {}).get("content") or []
 
 
-def span_confidence(message: AIMessage, start: int, end: int) -> float | None:
-    """Mean probability of the sampled tokens that overlap characters [start, end) of the output.
-
-    The sampled token's own probability, not the top alternative's: servers report alternatives from
-    the unconstrained distribution, where the "top" token may be one the JSON schema forbids."""
-    tokens = _tokens(message)
-    if not tokens:
-        return None
-    chosen, offset = [], 0
-    for token in tokens:
-        token_end = offset + len(token.get("token", ""))
-        if offset < end and token_end > start:
-            chosen.append(math.exp(token["logprob"]))
-        offset = token_end
-    if not chosen:  # the span is not in the token stream: fall back to the whole output
-        chosen = [math.exp(token["logprob"]) for token in tokens]
-    return sum(chosen) / len(chosen)
+def _word(token: str) -> str:
+    return token.strip(" \t\n\"'.,:;()[]*")
 
 
-def answer_confidence(message: AIMessage, field: str) -> float | None:
-    """Confidence of a JSON answer: its `field` value's tokens carry the model's doubt, not the
-    near-certain punctuation around them."""
-    text = "".join(token.get("token", "") for token in _tokens(message))
-    match = re.search(rf'"{re.escape(field)}"\s*:\s*"([^"]*)"', text)
-    if match is None or match.start(1) == match.end(1):
-        return span_confidence(message, 0, 0)
-    return span_confidence(message, match.start(1), match.end(1))
-
-
-def yes_no_confidence(message: AIMessage, answer: str, start: int, end: int) -> float | None:
-    """Probability of the given answer against the other, over the answer token's alternatives.
-
-    In free text the mass of "yes" is split over spellings ("Yes", "yes", " Yes"), so the sampled
-    token's own probability understates it; summing the spellings of each answer and normalising over
-    both answers measures what the question asks. Without alternatives, the sampled token's probability."""
-    offset = 0
+def choice_probabilities(message: AIMessage, choices: Sequence[str]) -> tuple[float, ...] | None:
+    """The model's distribution over `choices` at its first answer token, from that token's alternatives
+    (`top_logprobs`): the mass of each choice's spellings (`A`, ` A`, `Yes`, `yes`), normalised over the
+    choices. None when the provider gave no alternatives; then only the answer itself is known."""
+    index = {choice.lower() if len(choice) > 1 else choice: i for i, choice in enumerate(choices)}
     for token in _tokens(message):
-        token_end = offset + len(token.get("token", ""))
-        if offset < end and token_end > start:
-            mass = {"yes": 0.0, "no": 0.0}
-            for alternative in token.get("top_logprobs") or []:
-                word = alternative["token"].strip(" \"'.,:").lower()
-                if word in mass:
-                    mass[word] += math.exp(alternative["logprob"])
-            if mass[answer] > 0:
-                return mass[answer] / (mass["yes"] + mass["no"])
-            break
-        offset = token_end
-    return span_confidence(message, start, end)
+        if not _word(token.get("token", "")):
+            continue  # leading whitespace carries no answer
+        mass = [0.0] * len(choices)
+        for alternative in token.get("top_logprobs") or []:
+            word = _word(alternative["token"])
+            key = word if len(word) == 1 else word.lower()
+            if key in index:
+                mass[index[key]] += math.exp(alternative["logprob"])
+        total = sum(mass)
+        return tuple(m / total for m in mass) if total > 0 else None
+    return None
 
 
 # A call that returns the raw message, the parsed answer (or None) and the answer's confidence.
@@ -162,69 +124,49 @@ def _with_retries(model: BaseChatModel, attempt: _Attempt, retries: int) -> Answ
     return Answer(parsed=None, raw=raw, confidence=None, usage=usage, error=error)
 
 
-def _refused_answer(exc: Exception) -> AIMessage | None:
-    """The completion behind an answer the openai SDK would not hand back, as a message, so that it is
-    accounted and kept like any unparseable answer. (For a pydantic response_format the SDK parses the
-    content itself and raises on bad JSON or a cut-off answer; langchain-openai attaches the HTTP response
-    to the exception.)"""
-    completion: ChatCompletion | None = getattr(exc, "completion", None)
-    response = getattr(exc, "response", None)
-    if completion is None and response is not None:
-        completion = ChatCompletion.model_validate(response.json())
-    if completion is None or not completion.choices:
+@dataclass(frozen=True)
+class Choice:
+    """A parsed one-word answer to a multiple-choice question."""
+
+    index: int
+    """The choice the model answered with."""
+    probabilities: tuple[float, ...] | None
+    """Its distribution over all the choices (see `choice_probabilities`); None without logprobs."""
+
+
+def parse_choice(text: str, choices: Sequence[str]) -> int | None:
+    """Which choice a one-word answer names: its first word, letters exactly, words in any case."""
+    match = _FIRST_WORD.match(text)
+    if match is None:
         return None
-    usage = completion.usage
-    prompt, output = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
-    return AIMessage(
-        content=completion.choices[0].message.content or "",
-        usage_metadata={"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output},
-    )
+    word = match.group(1)
+    for i, choice in enumerate(choices):
+        if word == choice or (len(choice) > 1 and word.lower() == choice.lower()):
+            return i
+    return None
 
 
-def _refusal_reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return f"the answer does not parse: {exc.errors()[0]['msg']}"
-    if isinstance(exc, openai.LengthFinishReasonError):
-        return "the answer was cut off at max_tokens"
-    return "the provider's content filter withheld the answer"
-
-
-def ask(
-    model: BaseChatModel, messages: list[BaseMessage], schema: type[T], *, field: str, retries: int = 1
-) -> Answer[T]:
-    """Ask for an answer in `schema`; re-ask up to `retries` times if it does not parse, then give up
-    with the raw text kept. Transient transport errors are retried; the others, and those that outlast
-    the retries, raise `LLMCallError`: they are not the model's answer."""
-    structured = model.with_structured_output(schema, include_raw=True)
+def ask_choice(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    choices: Sequence[str],
+    *,
+    max_tokens: int,
+    retries: int = 1,
+) -> Answer[Choice]:
+    """Ask a question answered by one word out of `choices` (option letters, or yes/no): the answer and
+    the model's probability of every choice come from the same first token, so one call of a token or
+    two measures the whole distribution. Re-asks up to `retries` times if the answer names no choice,
+    then gives up with the raw text kept. Transient transport errors are retried; the others, and those
+    that outlast the retries, raise `LLMCallError`: they are not the model's answer."""
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
-        try:
-            # With include_raw, the answer is always {"raw", "parsed", "parsing_error"}.
-            result = cast(dict[str, Any], structured.invoke(messages))
-        except _SDK_REFUSALS as exc:
-            return _refused_answer(exc), None, None, _refusal_reason(exc)
-        message, parsed = result.get("raw"), result.get("parsed")
-        if isinstance(parsed, schema) and message is not None:
-            return message, parsed, answer_confidence(message, field), None
-        return message, None, None, str(result.get("parsing_error") or "no answer in the expected format")
-
-    return _with_retries(model, attempt, retries)
-
-
-def ask_yes_no(
-    model: BaseChatModel, messages: list[BaseMessage], *, retries: int = 1
-) -> Answer[VerifyAnswer]:
-    """Ask a yes/no question answered in plain text: the first word decides, the rest is evidence."""
-
-    def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
-        message = model.invoke(messages)
-        text = raw_text(message)
-        match = _YES_NO.match(text)
-        if match is None:
-            return message, None, None, "the answer does not start with yes or no"
-        parsed = VerifyAnswer.model_validate(
-            {"answer": match.group(1).lower(), "evidence": match.group(2).strip()[:200]}
-        )
-        return message, parsed, yes_no_confidence(message, parsed.answer, match.start(1), match.end(1)), None
+        message = model.invoke(messages, max_tokens=max_tokens)
+        index = parse_choice(raw_text(message), choices)
+        if index is None:
+            return message, None, None, f"the answer names none of {', '.join(choices)}"
+        probabilities = choice_probabilities(message, choices)
+        confidence = probabilities[index] if probabilities is not None else None
+        return message, Choice(index=index, probabilities=probabilities), confidence, None
 
     return _with_retries(model, attempt, retries)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from mbre.schemas.instances import Instance
+from mbre.schemas.answers import option_letters
+from mbre.schemas.instances import Instance, Span
 from mbre.schemas.relations import RelationSchema
 
-TEMPLATE_NAMES = ("extract", "verify")
+TEMPLATE_NAMES = ("extract", "verify", "calibration")
 HEAD_OPEN, HEAD_CLOSE, TAIL_OPEN, TAIL_CLOSE = "<head>", "</head>", "<tail>", "</tail>"
 
 # Role words of the kind definitions use ("the head (e1)", "the tail", "e2"), replaced by the entities'
@@ -26,9 +29,9 @@ _TAIL_WORDS = re.compile(r"\b[Tt]he tail(?!\w)(?: entity)?(?: \(e2\))?|\(?\be2\b
 @dataclass(frozen=True)
 class PromptTemplate:
     name: str
-    fields: dict[str, str]
+    fields: dict[str, Any]
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> Any:
         return self.fields[key]
 
 
@@ -58,16 +61,6 @@ def mark(text: str, head: tuple[int, int], tail: tuple[int, int]) -> str:
     return "".join(out)
 
 
-def _mark_words(text: str, head: str, tail: str) -> str:
-    """Mark an example sentence whose entities are given as words (first occurrences)."""
-    h = text.find(head)
-    t = text.find(tail, h + len(head)) if h >= 0 else -1
-    t = t if t >= 0 else text.find(tail)
-    if h < 0 or t < 0 or (h < t + len(tail) and t < h + len(head)):
-        return text
-    return mark(text, (h, h + len(head)), (t, t + len(tail)))
-
-
 def marked_sentence(instance: Instance) -> str:
     return mark(
         instance.text, (instance.head.start, instance.head.end), (instance.tail.start, instance.tail.end)
@@ -84,26 +77,68 @@ def claim(description: str, head: str, tail: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def extraction_messages(schema: RelationSchema, labels: list[str], instance: Instance) -> list[BaseMessage]:
-    template = load("extract")
-    lines = []
-    for label in labels:
-        relation = schema.get(label)
-        lines.append(template["relation"].format(label=label, description=relation.description))
-        for example in relation.examples[:1]:
-            sentence = _mark_words(example.text, example.head, example.tail)
-            lines.append(template["example"].format(sentence=sentence, head=example.head, tail=example.tail))
-    head, tail = instance.head.name, instance.tail.name
-    return [
-        SystemMessage(template["system"].format(relations="\n".join(lines))),
-        HumanMessage(template["user"].format(sentence=marked_sentence(instance), head=head, tail=tail)),
+def _examples(template: PromptTemplate, demonstrations: Sequence[Instance], schema: RelationSchema) -> str:
+    """The examples block of a template: each demonstration's marked sentence and its relation's claim."""
+    lines = [
+        template["example"].format(
+            sentence=marked_sentence(demo),
+            claim=claim(schema.get(str(demo.relation)).description, demo.head.name, demo.tail.name),
+        )
+        for demo in demonstrations
     ]
+    return template["examples"].format(lines="\n".join(lines)) if lines else ""
 
 
-def verification_messages(schema: RelationSchema, label: str, instance: Instance) -> list[BaseMessage]:
+def extraction_messages(
+    schema: RelationSchema,
+    labels: Sequence[str],
+    instance: Instance,
+    demonstrations: Sequence[Instance] = (),
+) -> list[BaseMessage]:
+    """The multiple-choice question of one group: its labels as lettered statements about the sentence's
+    entities, then "none" (the last letter, see `option_letters`)."""
+    template = load("extract")
+    letters = option_letters(len(labels) + 1)
+    head, tail = instance.head.name, instance.tail.name
+    options = [
+        template["option"].format(letter=letter, claim=claim(schema.get(label).description, head, tail))
+        for letter, label in zip(letters, labels, strict=False)
+    ]
+    options.append(template["none"].format(letter=letters[-1]))
+    system = template["system"].format(examples=_examples(template, demonstrations, schema))
+    user = template["user"].format(sentence=marked_sentence(instance), options="\n".join(options))
+    return [SystemMessage(system), HumanMessage(user)]
+
+
+def verification_messages(
+    schema: RelationSchema, label: str, instance: Instance, demonstrations: Sequence[Instance] = ()
+) -> list[BaseMessage]:
+    """The yes/no question whether `label` holds, its definition restated about the sentence's entities."""
     template = load("verify")
-    relation = schema.get(label)
-    statement = claim(relation.description, instance.head.name, instance.tail.name)
-    system = template["system"].format(label=label, description=relation.description)
+    statement = claim(schema.get(label).description, instance.head.name, instance.tail.name)
+    system = template["system"] or _examples(template, demonstrations, schema)
     user = HumanMessage(template["user"].format(sentence=marked_sentence(instance), claim=statement))
     return [SystemMessage(system), user] if system else [user]
+
+
+def answer_tokens(name: str) -> int:
+    """The most tokens an answer to template `name` needs: a letter or a yes/no, and a full stop."""
+    return int(load(name)["max_tokens"])
+
+
+def content_free_instances() -> list[Instance]:
+    """The content-free sentences of `calibration.toml`, as instances to ask every question about."""
+    instances = []
+    for number, entry in enumerate(load("calibration")["sentences"]):
+        text, head, tail = entry["text"], entry["head"], entry["tail"]
+        start = text.index(head)
+        tail_start = text.index(tail, start + len(head))
+        instances.append(
+            Instance(
+                id=f"content-free-{number}",
+                text=text,
+                head=Span(name=head, start=start, end=start + len(head)),
+                tail=Span(name=tail, start=tail_start, end=tail_start + len(tail)),
+            )
+        )
+    return instances

@@ -22,6 +22,7 @@ from langgraph.types import StreamMode
 
 from mbre.errors import InputError
 from mbre.graph.builder import build_graph
+from mbre.graph.calibration import spent
 from mbre.graph.context import MbreContext
 from mbre.graph.state import InputState, OutputState, State
 from mbre.inventory.inventory import ALL_LABELS, Inventory
@@ -63,6 +64,9 @@ class Summary:
     stopped: str | None = None
     """Why the run stopped before the end: `budget` or `interrupted`; None when it ran through."""
     usage: Usage = field(default_factory=Usage)
+    """LLM usage of the sentences decided now."""
+    calibration: Usage = field(default_factory=Usage)
+    """LLM usage of the content-free questions that measured each question's bias, once for the run."""
     stages: dict[str, Usage] = field(default_factory=dict)
     """LLM usage per node (`extract`, `verify`)."""
     seconds: float = 0.0
@@ -95,9 +99,13 @@ def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
         strategy=ctx.strategy,
         decision_policy=ctx.decision,
         epsilon=ctx.epsilon,
+        threshold=ctx.threshold,
+        thresholds=ctx.thresholds,
         prompt_hash=prompts_hash(),
         schema_hash=inventory.schema.sha256,
         grouping_hash=inventory.grouping.sha256,
+        demonstrations_hash=inventory.demonstrations.sha256,
+        shots=ctx.shots,
         mbre_version=mbre_version(),
     )
 
@@ -122,6 +130,7 @@ def manifest(
         schema_hash=inventory.schema.sha256,
         grouping_hash=inventory.grouping.sha256,
         prompt_hash=prompts_hash(),
+        demonstrations_hash=inventory.demonstrations.sha256,
         settings=answer_settings(ctx),
     )
 
@@ -196,9 +205,14 @@ def discover(
     pending = [instance for instance in instances if instance.id not in skip]
     if on_event is not None and len(pending) < len(instances):
         on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
-    started = time.perf_counter()
-    asyncio.run(_run(inventory, pending, ctx, run, summary, concurrency, on_event, callbacks or [], budget))
+    started, calibrated = time.perf_counter(), spent()
+    asyncio.run(
+        _run(
+            inventory, pending, ctx, run, summary, concurrency, on_event, callbacks or [], budget, calibrated
+        )
+    )
     summary.seconds = time.perf_counter() - started
+    summary.calibration = spent() - calibrated
     if summary.sentences:
         run.append_timing(summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls)
     return summary
@@ -214,6 +228,7 @@ async def _run(
     on_event: EventSink | None,
     callbacks: list[BaseCallbackHandler],
     budget: Budget | None,
+    calibrated: Usage,
 ) -> None:
     loop = asyncio.get_running_loop()
     # The nodes are synchronous and run on the loop's default executor: size it for every call that
@@ -251,7 +266,11 @@ async def _run(
                 continue
             run.append_sample(Sample.from_decision(instance, decision, origin))
             summary.add(decision, no_relation)
-            if budget is not None and not stop.is_set() and budget.reached(summary.usage, ctx):
+            if (
+                budget is not None
+                and not stop.is_set()
+                and budget.reached(summary.usage + (spent() - calibrated), ctx)
+            ):
                 summary.stopped = "budget"
                 stop.set()
                 emit({"event": "stopping", "reason": f"budget of {budget.describe()} reached"})

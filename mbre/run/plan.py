@@ -1,8 +1,8 @@
 """`mbre plan`: what a corpus will cost, per strategy, before any LLM call is made.
 
-The prompts are rendered exactly as the graph would send them (routing included), and counted at
-`CHARS_PER_TOKEN`; how many candidates M-BRe verifies depends on the model's answers, so its calls are
-a range from none verified to one per asked group."""
+The prompts are rendered exactly as the graph would send them (routing and examples included), and counted
+at `CHARS_PER_TOKEN`; how many candidates M-BRe verifies depends on the model's answers and the decision
+policy, so its calls are a range."""
 
 from __future__ import annotations
 
@@ -12,14 +12,10 @@ from langchain_core.messages import BaseMessage
 
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
-from mbre.prompts.render import extraction_messages, verification_messages
+from mbre.prompts.render import answer_tokens, extraction_messages, verification_messages
 from mbre.run.discover import CHARS_PER_TOKEN
 from mbre.schemas.instances import Instance
 from mbre.schemas.options import Strategy
-
-#: Typical answer lengths in tokens: a JSON label answer, and "Yes."/"No." with its end token.
-EXTRACTION_ANSWER_TOKENS = 14
-VERIFICATION_ANSWER_TOKENS = 3
 
 
 @dataclass(frozen=True)
@@ -53,24 +49,49 @@ def _tokens(messages: list[BaseMessage]) -> int:
 def _extractions(inventory: Inventory, instance: Instance, ctx: MbreContext) -> Cost:
     routing = inventory.groups_to_ask(instance, ctx.strategy, ctx.route_top_k)
     asked = [inventory.asked_labels(group) for group in routing.groups]
-    tokens = sum(_tokens(extraction_messages(inventory.schema, labels, instance)) for labels in asked)
-    return Cost(len(asked), tokens, len(asked) * EXTRACTION_ANSWER_TOKENS)
+    tokens = sum(
+        _tokens(
+            extraction_messages(
+                inventory.schema,
+                labels,
+                instance,
+                inventory.demonstrations.for_labels(labels, instance, ctx.shots),
+            )
+        )
+        for labels in asked
+    )
+    return Cost(len(asked), tokens, len(asked) * answer_tokens("extract"))
 
 
-def _verifications(inventory: Inventory, instance: Instance, ctx: MbreContext, groups: int) -> Cost:
-    """Binary asks every positive label; M-BRe at most one candidate per asked group (the longest
-    prompts, for an upper bound); the multiclass baseline verifies nothing."""
+def _verifications(
+    inventory: Inventory, instance: Instance, ctx: MbreContext, groups: int, *, contrast: bool
+) -> Cost:
+    """Binary asks every positive label; M-BRe at most one candidate per asked group, and with the
+    calibrated decision the leader's inverse (the longest prompts, for an upper bound); the multiclass
+    baseline verifies nothing."""
     schema = inventory.schema
     prompts = sorted(
-        (_tokens(verification_messages(schema, r.label, instance)) for r in schema.positive), reverse=True
+        (
+            _tokens(
+                verification_messages(
+                    schema,
+                    r.label,
+                    instance,
+                    inventory.demonstrations.for_labels([r.label], instance, ctx.shots),
+                )
+            )
+            for r in schema.positive
+        ),
+        reverse=True,
     )
     if ctx.strategy == "multiclass":
         count = 0
     elif ctx.strategy == "binary":
         count = len(prompts)
     else:
-        count = groups if ctx.max_verifications is None else min(groups, ctx.max_verifications)
-    return Cost(count, sum(prompts[:count]), count * VERIFICATION_ANSWER_TOKENS)
+        extra = int(contrast and ctx.decision == "calibrated" and ctx.check_inverse)
+        count = groups + extra if ctx.max_verifications is None else min(groups, ctx.max_verifications)
+    return Cost(count, sum(prompts[:count]), count * answer_tokens("verify"))
 
 
 def plan(inventory: Inventory, instances: list[Instance], ctx: MbreContext) -> PlanRow:
@@ -78,7 +99,13 @@ def plan(inventory: Inventory, instances: list[Instance], ctx: MbreContext) -> P
     low = high = Cost()
     for instance in instances:
         extractions = _extractions(inventory, instance, ctx)
-        verifications = _verifications(inventory, instance, ctx, extractions.calls)
-        low = low + (verifications if ctx.strategy == "binary" else extractions)
-        high = high + extractions + verifications
+        most = _verifications(inventory, instance, ctx, extractions.calls, contrast=True)
+        # The paper's rules can verify nothing (a group that answers "none" proposes no candidate); the
+        # calibrated one verifies a candidate from every group, and the leader's inverse only when it has one.
+        fixed = ctx.strategy == "binary" or (ctx.strategy == "mbre" and ctx.decision == "calibrated")
+        least = (
+            _verifications(inventory, instance, ctx, extractions.calls, contrast=False) if fixed else Cost()
+        )
+        low = low + extractions + least
+        high = high + extractions + most
     return PlanRow(ctx.strategy, len(instances), low, high)

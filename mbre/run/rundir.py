@@ -43,17 +43,25 @@ class Manifest(BaseModel):
     schema_hash: str
     grouping_hash: str
     prompt_hash: str
+    demonstrations_hash: str = ""
+    """sha256 of the examples the prompts could show (the schema's and the seeds')."""
     settings: dict[str, Any]
 
     def identity(self) -> dict[str, Any]:
-        """Everything that must match for finished samples to be valid for this command."""
-        return {
-            "input_sha256": self.input_sha256,
-            "schema_hash": self.schema_hash,
-            "grouping_hash": self.grouping_hash,
-            "prompt_hash": self.prompt_hash,
-            **{f"setting {k}": v for k, v in self.settings.items()},
-        }
+        """Everything that must match for finished samples to be valid for this command, as JSON values
+        (a tuple setting and the list it is read back as are the same)."""
+        return json.loads(
+            json.dumps(
+                {
+                    "input_sha256": self.input_sha256,
+                    "schema_hash": self.schema_hash,
+                    "grouping_hash": self.grouping_hash,
+                    "prompt_hash": self.prompt_hash,
+                    "demonstrations_hash": self.demonstrations_hash,
+                    **{f"setting {k}": v for k, v in self.settings.items()},
+                }
+            )
+        )
 
 
 def file_sha256(path: str | Path) -> str:

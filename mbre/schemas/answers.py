@@ -1,30 +1,24 @@
-"""The JSON shapes the LLM must answer in. Constrained decoding enforces them where the server can."""
+"""The answers the LLM gives: an option letter for a group of relations, yes or no for a verification."""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Literal
+from string import ascii_letters
 
-from pydantic import BaseModel, Field, create_model
+from mbre.errors import SettingError
 
-#: The extraction answer for "none of this group's relations".
+#: A group's answer for "none of these relations"; its option is always offered last.
 NONE_LABEL = "none"
+#: The one-word answers of a verification, "yes" first.
+YES_NO = ("yes", "no")
+#: Option letters, in order: A to Z, then a to z. Each is one token for the tokenizers in use, so the
+#: answer's first token carries the probability of every option.
+LETTERS = ascii_letters[26:] + ascii_letters[:26]
 
 
-@cache
-def group_answer_model(labels: tuple[str, ...]) -> type[BaseModel]:
-    """A model whose `label` is an enum of exactly this group's labels plus "none", so no
-    out-of-schema label can come back, whatever the sentence says."""
-    options = Literal[(*labels, NONE_LABEL)]  # type: ignore[valid-type]  # built at run time, per group
-    return create_model(
-        "GroupAnswer",
-        __doc__="The one relation of the listed group that holds from the head to the tail, or none.",
-        label=(options, Field(description="One of the listed labels, or 'none'.")),
-    )
-
-
-class VerifyAnswer(BaseModel):
-    """A parsed yes/no verification: the answer, and whatever the model said after it."""
-
-    answer: Literal["yes", "no"]
-    evidence: str = Field(default="", max_length=200)
+def option_letters(count: int) -> tuple[str, ...]:
+    """The letters of `count` options (the group's labels and "none")."""
+    if count > len(LETTERS):
+        raise SettingError(
+            f"one question offers at most {len(LETTERS)} options, not {count}: use more relation groups"
+        )
+    return tuple(LETTERS[:count])

@@ -10,13 +10,16 @@ from typing import Any, Literal, get_args
 Strategy = Literal["mbre", "multiclass", "binary"]
 """`mbre` (the paper), or the baselines `multiclass` (one prompt, all labels) and `binary` (one yes/no
 prompt per label)."""
-DecisionPolicy = Literal["best", "first"]
+DecisionPolicy = Literal["calibrated", "paper", "first"]
+"""`calibrated` scores candidates with calibrated probabilities; `paper` is the paper's rule exactly;
+`first` takes the first verified candidate."""
 Role = Literal["extraction", "verification"]
 BadInputPolicy = Literal["fail", "skip"]
 GoldFormat = Literal["auto", "jsonl", "semeval", "tacred"]
 StudentKind = Literal["tfidf", "embeddings"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)
 STUDENTS: tuple[StudentKind, ...] = get_args(StudentKind)
 #: The thresholds the paper's analysis looks at, replayed by `mbre evaluate`.
 EPSILONS = (0.001, 0.01, 0.02, 0.05, 0.1)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mbre.errors import InputError, pydantic_field
+from mbre.schemas.answers import NONE_LABEL
 
 #: Names recognised as the no-relation label when the schema file does not mark one.
 NO_RELATION_NAMES = ("Other", "NA", "no_relation", "no relation", "None", "NONE")
@@ -36,6 +37,9 @@ class RelationType(BaseModel):
     examples: tuple[RelationExample, ...] = ()
     no_relation: bool = False
     """True for the label that means "none of the others holds"."""
+    inverse: str | None = None
+    """The label of the same relation with head and tail swapped, if the inventory has it. Two labels
+    that share a `name` are each other's inverse without it."""
 
     @field_validator("label", "description")
     @classmethod
@@ -61,6 +65,17 @@ class RelationSchema(BaseModel):
     def positive(self) -> list[RelationType]:
         """The relations a sentence can be labelled with, in file order."""
         return [r for r in self.relations if r.label != self.no_relation_label]
+
+    def inverse_of(self, label: str) -> str | None:
+        """The label with head and tail swapped: the relation's own `inverse`, else the one other
+        positive label with the same `name`; None when the inventory has no such label."""
+        relation = self.get(label)
+        if relation.inverse is not None:
+            return relation.inverse
+        if relation.name is None or label == self.no_relation_label:
+            return None
+        twins = [r.label for r in self.positive if r.name == relation.name and r.label != label]
+        return twins[0] if len(twins) == 1 and self.get(twins[0]).inverse in (None, label) else None
 
     def get(self, label: str) -> RelationType:
         for relation in self.relations:
@@ -89,7 +104,23 @@ class RelationSchema(BaseModel):
                     field="label",
                 )
             seen[relation.label] = index
+        for index, relation in enumerate(relations):
+            if relation.inverse is not None and relation.inverse not in seen:
+                raise InputError(
+                    source,
+                    f"the inverse {relation.inverse!r} of {relation.label!r} (entry {index + 1}) is not a "
+                    "label of the schema",
+                    field="inverse",
+                )
         chosen = _pick_no_relation(relations, no_relation, source)
+        for index, relation in enumerate(relations):
+            if relation.label.lower() == NONE_LABEL and relation.label != chosen:
+                raise InputError(
+                    source,
+                    f"the label {relation.label!r} (entry {index + 1}) reads like the answer 'none', which "
+                    "means that no relation holds: rename it, or make it the no-relation label",
+                    field="label",
+                )
         relations = [r.model_copy(update={"no_relation": r.label == chosen}) for r in relations]
         if len(relations) < 2:
             raise InputError(source, "needs at least one relation besides the no-relation label")

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from mbre.schemas.answers import NONE_LABEL
 from mbre.schemas.instances import Instance, Span
 from mbre.schemas.options import DecisionPolicy, Strategy
 
@@ -45,21 +46,44 @@ class Usage(BaseModel):
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
+    def __sub__(self, other: Usage) -> Usage:
+        """What was spent since `other`, a snapshot of the same running total."""
+        return Usage(**{name: getattr(self, name) - getattr(other, name) for name in Usage.model_fields})
+
 
 class Extraction(BaseModel):
-    """One multi-class answer: a label of the asked group, or None for "none of these"."""
+    """One group's multiple-choice answer: a label of the asked group, or None for "none of these"."""
 
     model_config = ConfigDict(frozen=True)
 
     group: int
-    labels: list[str] = Field(description="The labels the prompt offered, in prompt order.")
+    labels: list[str] = Field(description="The labels the prompt offered, in prompt order; 'none' is last.")
     label: str | None
-    confidence: float | None = Field(description="Mean top-token probability of the answer; None if unknown.")
+    """The label the model answered with; None for "none of these" and for abstentions."""
+    confidence: float | None = Field(description="The model's probability of its answer; None if unknown.")
+    probabilities: list[float] | None = None
+    """The model's distribution over `labels` and "none" (last), from its answer's first token; None when
+    the provider gives no logprobs."""
+    calibrated: list[float] | None = None
+    """`probabilities` with the question's own bias divided out (its answers on content-free sentences),
+    renormalised: what the sentence, not the option's letter or wording, makes likely."""
     abstained: bool = False
     """True when no parseable answer came back after the retry; `raw` keeps what did."""
     raw: str | None = None
     error: str | None = None
     """Why the last answer did not parse, for abstentions."""
+
+    def distribution(self) -> dict[str, float]:
+        """Label (and "none") -> the best known probability: calibrated, else the model's, else the
+        answer alone (1 for it). Empty for an abstention."""
+        options = [*self.labels, NONE_LABEL]
+        values = self.calibrated or self.probabilities
+        if values is not None:
+            return dict(zip(options, values, strict=True))
+        if self.abstained:
+            return {}
+        answer = self.label or NONE_LABEL
+        return {option: float(option == answer) for option in options}
 
 
 class Verdict(BaseModel):
@@ -69,11 +93,26 @@ class Verdict(BaseModel):
 
     label: str
     holds: bool
-    evidence: str = ""
+    """The model answered yes."""
     confidence: float | None = None
+    """The model's probability of its answer (yes or no)."""
+    p_yes: float | None = None
+    """The model's probability of yes against no; None without logprobs."""
+    calibrated: float | None = None
+    """`p_yes` with the question's own bias divided out (its odds of yes on content-free sentences)."""
     abstained: bool = False
     raw: str | None = None
     error: str | None = None
+
+    def support(self) -> float | None:
+        """The best known probability that the label holds: calibrated, else the model's, else 1 or 0 by
+        the answer; None for an abstention."""
+        if self.abstained:
+            return None
+        for value in (self.calibrated, self.p_yes):
+            if value is not None:
+                return value
+        return float(self.holds)
 
 
 DecisionRule = Literal[
@@ -83,6 +122,8 @@ DecisionRule = Literal[
     "ambiguous",  # several verified, none confident enough: abstain rather than guess
     "first_verified",  # decision="first": the first verified candidate in retrieval order
     "multiclass",  # the multiclass baseline's single answer
+    "scored",  # decision="calibrated": the best-scored candidate, at or above its threshold
+    "below_threshold",  # decision="calibrated": no candidate reaches its threshold: the no-relation label
     "abstained",  # every LLM answer failed to parse: no label
 ]
 
@@ -96,6 +137,8 @@ class Decision(BaseModel):
     confidence: float | None
     rule: DecisionRule
     candidates: list[str] = Field(default_factory=list)
+    scores: dict[str, float] = Field(default_factory=dict)
+    """decision="calibrated": each candidate's score, which its threshold is held against."""
     extractions: list[Extraction] = Field(default_factory=list)
     verdicts: list[Verdict] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
@@ -114,9 +157,15 @@ class Provenance(BaseModel):
     strategy: Strategy
     decision_policy: DecisionPolicy
     epsilon: float
+    threshold: float = 0.5
+    thresholds: tuple[tuple[str, float], ...] = ()
+    """Per-label thresholds that overrode `threshold`."""
     prompt_hash: str
     schema_hash: str
     grouping_hash: str
+    demonstrations_hash: str = ""
+    """sha256 of the examples the prompts could show (the schema's and the seeds')."""
+    shots: int = 0
     mbre_version: str
 
 

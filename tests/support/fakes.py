@@ -1,9 +1,9 @@
-"""A scripted chat model for unit tests: answers through tool calls (langchain's generic structured-output
-path), with optional per-answer token probabilities so confidence-based decisions can be driven."""
+"""A scripted chat model for unit tests: one-word answers (an option letter, yes or no), with optional
+first-token alternatives so that probability-based decisions can be driven, and helpers that read and
+answer mbre's questions."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -13,82 +13,122 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from mbre.prompts.render import claim, marked_sentence
+from mbre.prompts.render import claim, content_free_instances, load, marked_sentence
 from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
 
 
 @dataclass
 class Reply:
-    """One scripted answer: `args` for a well-formed answer, or `text` for unparseable output."""
+    """One scripted answer: the text the model says, and the alternatives of its first token."""
 
-    args: dict[str, Any] | None = None
-    text: str = ""
-    probability: float | None = None
-    """Probability of each token of the answer's value; None: no logprobs, like many providers."""
+    text: str
+    probabilities: dict[str, float] | None = None
+    """First-token alternatives, word -> probability; None: no logprobs, like many providers."""
 
 
-Responder = Callable[[list[BaseMessage], str], Reply]
+Responder = Callable[[list[BaseMessage]], Reply]
 
 
 class ScriptedChatModel(BaseChatModel):
     responder: Responder
-    calls: list[tuple[str, list[BaseMessage]]] = Field(default_factory=list)
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
         return "scripted-fake"
 
-    def bind_tools(self, tools: list[Any], *, tool_choice: Any = None, **kwargs: Any):
-        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
-
     def _generate(
         self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any
     ) -> ChatResult:
-        # Bound tools mean a structured (JSON) answer; none mean a plain-text answer ("text").
-        schema_name = kwargs["tools"][0]["function"]["name"] if kwargs.get("tools") else "text"
-        self.calls.append((schema_name, messages))
-        reply = self.responder(messages, schema_name)
-        usage = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
-        if reply.args is None:
-            message = AIMessage(content=reply.text, usage_metadata=usage)
-        elif schema_name == "text":  # a yes/no answer in words: "Yes. <evidence>"
-            word, rest = reply.args["answer"].capitalize(), f". {reply.args.get('evidence', '')}"
-            metadata = _text_logprobs(word, rest, reply)
-            message = AIMessage(content=word + rest, usage_metadata=usage, response_metadata=metadata)
-        else:
-            message = AIMessage(
-                content="",
-                tool_calls=[{"name": schema_name, "args": reply.args, "id": f"call{len(self.calls)}"}],
-                usage_metadata=usage,
-                response_metadata=_logprobs(reply),
-            )
+        self.calls.append(messages)
+        reply = self.responder(messages)
+        usage = {"input_tokens": 100, "output_tokens": 2, "total_tokens": 102}
+        metadata = {}
+        if reply.probabilities is not None:
+            first = {
+                "token": reply.text,
+                "logprob": math.log(reply.probabilities.get(reply.text, 1e-9) or 1e-9),
+                "top_logprobs": [
+                    {"token": word, "logprob": math.log(p)}
+                    for word, p in reply.probabilities.items()
+                    if p > 0
+                ],
+            }
+            metadata = {"logprobs": {"content": [first]}}
+        message = AIMessage(content=reply.text, usage_metadata=usage, response_metadata=metadata)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def _text_logprobs(word: str, rest: str, reply: Reply) -> dict[str, Any]:
-    if reply.probability is None:
-        return {}
-    tokens = [(word, math.log(reply.probability)), (rest, 0.0)]
-    return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
+Messages = list[BaseMessage] | list[dict[str, Any]]
+_OPTION = re.compile(r"^([A-Za-z])\. (.*)$", flags=re.MULTILINE)
 
 
-def _logprobs(reply: Reply) -> dict[str, Any]:
-    """Tokens that spell the JSON answer; the answer value's tokens carry `reply.probability`."""
-    if reply.probability is None or reply.args is None:
-        return {}
-    key = "label" if "label" in reply.args else "answer"
-    value = str(reply.args[key])
-    empty = json.dumps({key: ""})  # '{"label": ""}': the value goes between the last two quotes
-    tokens = [(empty[:-2], 0.0), (value, math.log(reply.probability)), (empty[-2:], 0.0)]
-    return {"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}}
+def is_group_question(messages: Messages) -> bool:
+    return load("extract")["none"].format(letter="X")[3:] in text_of(messages)
 
 
-def text_of(messages: list[BaseMessage] | list[dict[str, Any]]) -> str:
-    return "\n".join(str(m["content"] if isinstance(m, dict) else m.content) for m in messages)
+def options(messages: Messages) -> list[tuple[str, str]]:
+    """A group question's options, (letter, statement), in order; "none" is the last."""
+    return _OPTION.findall(str(_content(messages[-1])))
+
+
+def offered(messages: Messages, schema: RelationSchema, instance: Instance) -> list[str]:
+    """The labels a group question offers about `instance`, in letter order (without "none")."""
+    claims = {claim(r.description, instance.head.name, instance.tail.name): r.label for r in schema.positive}
+    return [claims[statement] for _, statement in options(messages)[:-1]]
+
+
+def choose(
+    messages: Messages,
+    schema: RelationSchema,
+    instance: Instance,
+    label: str | None,
+    probability: float | None = None,
+) -> Reply:
+    """Answer a group question with `label`'s letter ("none"'s for None or a label it does not offer);
+    with `probability`, that letter has it and the other letters share the rest evenly."""
+    letters = [letter for letter, _ in options(messages)]
+    labels = offered(messages, schema, instance)
+    chosen = letters[labels.index(label)] if label in labels else letters[-1]
+    if probability is None:
+        return Reply(chosen)
+    rest = (1 - probability) / (len(letters) - 1)
+    return Reply(chosen, {letter: probability if letter == chosen else rest for letter in letters})
+
+
+def yes_no(answer: str, probability: float | None = None) -> Reply:
+    """A verification's answer; with `probability`, the answer has it and the other word the rest."""
+    word = answer.capitalize()
+    if probability is None:
+        return Reply(word)
+    other = "No" if word == "Yes" else "Yes"
+    return Reply(word, {word: probability, other: 1 - probability})
+
+
+def content_free(messages: Messages) -> bool:
+    """Whether the question is about a content-free sentence (calibration)."""
+    prompt = text_of(messages)
+    return any(f"Sentence: {marked_sentence(blank)}" in prompt for blank in content_free_instances())
+
+
+def even(messages: Messages) -> Reply:
+    """No preference at all: every option, or yes and no, equally likely. As a calibration answer it
+    leaves every other answer as it is."""
+    if is_group_question(messages):
+        letters = [letter for letter, _ in options(messages)]
+        return Reply(letters[-1], dict.fromkeys(letters, 1 / len(letters)))
+    return Reply("Yes", {"Yes": 0.5, "No": 0.5})
+
+
+def _content(message: BaseMessage | dict[str, Any]) -> Any:
+    return message["content"] if isinstance(message, dict) else message.content
+
+
+def text_of(messages: Messages) -> str:
+    return "\n".join(str(_content(m)) for m in messages)
 
 
 def instance_in(prompt: str, instances: list[Instance]) -> Instance:
@@ -109,14 +149,32 @@ def asked_label(prompt: str, schema: RelationSchema, instance: Instance) -> str:
 
 def gold_script(schema: RelationSchema, instances: list[Instance]):
     """For the HTTP stub: answer like a perfect model, the gold label of the sentence when offered and
-    yes only for it."""
+    yes only for it; content-free sentences get the last option and "No"."""
 
     def script(messages, schema_name: str):
+        if content_free(messages):
+            return options(messages)[-1][0] if is_group_question(messages) else "No"
         prompt = text_of(messages)
         instance = instance_in(prompt, instances)
-        if schema_name == "GroupAnswer":
-            offered = re.findall(r"^- (\S+): ", messages[0]["content"], flags=re.MULTILINE)
-            return {"label": instance.relation if instance.relation in offered else "none"}
-        return "Yes, it says so." if asked_label(prompt, schema, instance) == instance.relation else "No."
+        if is_group_question(messages):
+            return choose(messages, schema, instance, instance.relation).text
+        return "Yes" if asked_label(prompt, schema, instance) == instance.relation else "No"
 
     return script
+
+
+def gold_reply(messages: Messages, schema: RelationSchema, instances: list[Instance]) -> Reply:
+    """A perfect labeller's answer: the gold label's letter at 0.9 when offered (else "none"), yes at 0.95
+    only for the gold label; content-free questions get no preference."""
+    if content_free(messages):
+        return even(messages)
+    prompt = text_of(messages)
+    instance = instance_in(prompt, instances)
+    if is_group_question(messages):
+        return choose(messages, schema, instance, instance.relation, 0.9)
+    holds = asked_label(prompt, schema, instance) == instance.relation
+    return yes_no("yes" if holds else "no", 0.95)
+
+
+def gold_model(schema: RelationSchema, instances: list[Instance]) -> ScriptedChatModel:
+    return ScriptedChatModel(responder=lambda messages: gold_reply(messages, schema, instances))

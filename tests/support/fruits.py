@@ -6,7 +6,6 @@ others in schema order (similarity 0). The grouping is fixed by hand: group 0 = 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,19 @@ from mbre.inventory.grouping import Grouping
 from mbre.inventory.inventory import Inventory
 from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema, RelationType
-from tests.support.fakes import Reply, ScriptedChatModel, asked_label, instance_in, text_of
+from tests.support.fakes import (
+    Reply,
+    ScriptedChatModel,
+    asked_label,
+    choose,
+    content_free,
+    even,
+    instance_in,
+    is_group_question,
+    offered,
+    text_of,
+    yes_no,
+)
 
 FRUITS = {"A": "apple", "B": "banana", "C": "cherry", "D": "damson"}
 SCHEMA = RelationSchema.build(
@@ -70,32 +81,29 @@ PLANS = {
 }
 
 
-def offered(messages) -> list[str]:
-    return [x for x in re.findall(r"^- (\S+): ", messages[0].content, flags=re.MULTILINE) if x != "none"]
-
-
 def fruit_model(
     plans: dict[str, Plan] = PLANS, instances: list[Instance] = GOLD, schema: RelationSchema = SCHEMA
 ) -> ScriptedChatModel:
-    def respond(messages, schema_name: str) -> Reply:
+    def respond(messages) -> Reply:
+        if content_free(messages):
+            return even(messages)
         prompt = text_of(messages)
-        plan = plans[instance_in(prompt, instances).id]
-        if schema_name == "GroupAnswer":
-            labels = offered(messages)
+        instance = instance_in(prompt, instances)
+        plan = plans[instance.id]
+        if is_group_question(messages):
+            labels = offered(messages, schema, instance)
             if len(labels) == len(schema.positive):
-                return Reply({"label": plan.multiclass}, probability=0.9)
+                return choose(messages, schema, instance, plan.multiclass, 0.9)
             chosen = [label for label in labels if label in plan.extract]
-            return Reply({"label": chosen[0] if chosen else "none"}, probability=0.9)
-        answer, probability = plan.verdicts.get(
-            asked_label(prompt, schema, instance_in(prompt, instances)), ("no", 0.9)
-        )
-        return Reply({"answer": answer, "evidence": ""}, probability=probability)
+            return choose(messages, schema, instance, chosen[0] if chosen else None, 0.9)
+        answer, probability = plan.verdicts.get(asked_label(prompt, schema, instance), ("no", 0.9))
+        return yes_no(answer, probability)
 
     return ScriptedChatModel(responder=respond)
 
 
 def run_fruit_evaluation(out_dir: Path, **options) -> Evaluation:
-    ctx = MbreContext(chat_model=fruit_model())
+    ctx = MbreContext(chat_model=fruit_model(), decision="paper")  # the rules these tests count on
     return evaluate(INVENTORY, GOLD, ["mbre", "multiclass", "binary"], ctx, out_dir, concurrency=2, **options)
 
 

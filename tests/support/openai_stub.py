@@ -31,7 +31,7 @@ class Fault:
     - `server_error`: HTTP `status` (500, or e.g. 503);
     - `reset`: the connection is reset without any response;
     - `stall`: nothing is sent for `seconds` (longer than the client's timeout), then the connection closes;
-    - `malformed`: a 200 whose completion content is truncated JSON;
+    - `malformed`: a 200 whose completion content is cut off half-way;
     - `bad_request`: HTTP `status` (400) with an OpenAI-style error carrying `message`.
     """
 
@@ -100,8 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(500, f"stub script failed: {exc!r}")
             return
         content = answer if isinstance(answer, str) else json.dumps(answer)
-        if fault is not None:  # malformed: the JSON answer cut off mid-way
-            content = content[: max(1, len(content) // 2)]
+        if fault is not None:  # malformed: the answer cut off mid-way ("Yes" to "Y", a letter to nothing)
+            content = content[: len(content) // 2]
         self._send_json(200, _completion(body, content))
 
     def _misbehave(self, fault: Fault) -> None:
@@ -134,8 +134,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
-    """A chat completion of `content`, one token per character, each with probability exp(-0.05)."""
-    tokens = [{"token": ch, "logprob": -0.05, "bytes": None, "top_logprobs": []} for ch in content]
+    """A chat completion of `content`, one token per character, each with probability exp(-0.05) and
+    itself as its one alternative."""
+    tokens = [
+        {"token": ch, "logprob": -0.05, "bytes": None, "top_logprobs": [{"token": ch, "logprob": -0.05}]}
+        for ch in content
+    ]
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",

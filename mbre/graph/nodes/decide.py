@@ -1,4 +1,5 @@
-"""Label decision node (M-BRe step 3): from verified candidates to one label, or an honest abstention."""
+"""Label decision node (M-BRe step 3): from the scored or verified candidates to one label, or an honest
+abstention."""
 
 from __future__ import annotations
 
@@ -15,22 +16,27 @@ from mbre.schemas.results import Decision
 
 def decide(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict[str, Any]:
     ctx = runtime.context
-    label, confidence, rule = decide_label(
+    decided = decide_label(
         strategy=ctx.strategy,
         policy=ctx.decision,
         epsilon=ctx.epsilon,
         no_relation=inventory.schema.no_relation_label,
         extractions=state.extractions,
         verdicts=state.verdicts,
+        threshold=ctx.threshold,
+        thresholds=dict(ctx.thresholds),
     )
     decision = Decision(
-        label=label,
-        confidence=confidence,
-        rule=rule,
+        label=decided.label,
+        confidence=decided.confidence,
+        rule=decided.rule,
         candidates=state.candidates,
+        scores=decided.scores,
         extractions=state.extractions,
         verdicts=state.verdicts,
         usage=state.usage,
     )
-    runtime.stream_writer({"event": "decided", "id": state.instance.id, "label": label, "rule": rule})
+    runtime.stream_writer(
+        {"event": "decided", "id": state.instance.id, "label": decided.label, "rule": decided.rule}
+    )
     return {"decision": decision}

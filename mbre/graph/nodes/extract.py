@@ -1,4 +1,4 @@
-"""Extraction node: one multi-class prompt for one group, answered in a schema-constrained enum."""
+"""Extraction node: one group's multiple-choice question, answered by a letter and its distribution."""
 
 from __future__ import annotations
 
@@ -6,43 +6,35 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from mbre.graph.calibration import divide_out, group_prior
 from mbre.graph.context import MbreContext
+from mbre.graph.questions import ask_group
 from mbre.graph.state import ExtractionTask
 from mbre.inventory.inventory import Inventory
-from mbre.llm.providers import chat_model_for
-from mbre.llm.structured import ask
-from mbre.prompts.render import extraction_messages
-from mbre.schemas.answers import NONE_LABEL, group_answer_model
 from mbre.schemas.results import Extraction
 
 
 def extract(task: ExtractionTask, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict[str, Any]:
     ctx = runtime.context
-    messages = extraction_messages(inventory.schema, task.labels, task.instance)
-    answer = ask(
-        chat_model_for(ctx, "extraction"),
-        messages,
-        group_answer_model(tuple(task.labels)),
-        field="label",
-        retries=ctx.parse_retries,
-    )
-    label = getattr(answer.parsed, "label", None)
+    answer = ask_group(inventory, ctx, task.labels, task.instance)
+    choice = answer.parsed
+    probabilities = list(choice.probabilities) if choice and choice.probabilities else None
+    calibrated = None
+    if probabilities is not None and ctx.calibrate:
+        prior = group_prior(inventory, ctx, task.group, task.labels)
+        calibrated = divide_out(probabilities, prior) if prior is not None else None
     extraction = Extraction(
         group=task.group,
         labels=task.labels,
-        label=None if label in (None, NONE_LABEL) else label,
+        label=task.labels[choice.index] if choice and choice.index < len(task.labels) else None,
         confidence=answer.confidence,
-        abstained=answer.parsed is None,
+        probabilities=probabilities,
+        calibrated=calibrated,
+        abstained=choice is None,
         raw=answer.raw,
         error=answer.error,
     )
     runtime.stream_writer(
-        {
-            "event": "llm",
-            "node": "extract",
-            "id": task.instance.id,
-            "calls": answer.usage.calls,
-            "usage": answer.usage.model_dump(),
-        }
+        {"event": "llm", "node": "extract", "id": task.instance.id, "usage": answer.usage.model_dump()}
     )
     return {"extractions": [extraction], "usage": answer.usage}

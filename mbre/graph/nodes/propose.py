@@ -7,17 +7,21 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from mbre.graph.context import MbreContext
+from mbre.graph.decision import best_group_labels
 from mbre.graph.state import State
 
 
 def propose(state: State, runtime: Runtime[MbreContext]) -> dict[str, Any]:
-    strategy = runtime.context.strategy
-    if strategy == "mbre":
+    ctx = runtime.context
+    if ctx.strategy == "mbre":
         # Parallel extractions finish in any order; verify in routing order, nearest group first.
         order = {group: rank for rank, group in enumerate(state.groups)}
         answered = sorted(state.extractions, key=lambda e: order.get(e.group, len(order)))
-        candidates = [e.label for e in answered if e.label is not None]
-    elif strategy == "binary":
+        if ctx.decision == "calibrated":  # each group's most preferred label, whatever its letter said
+            candidates = best_group_labels(answered)
+        else:  # the paper: the label each group answered with
+            candidates = [e.label for e in answered if e.label is not None]
+    elif ctx.strategy == "binary":
         candidates = list(state.ranking)
     else:  # multiclass: its one answer is final
         candidates = []

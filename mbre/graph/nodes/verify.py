@@ -6,37 +6,35 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from mbre.graph.calibration import divide_out_yes, yes_prior
 from mbre.graph.context import MbreContext
+from mbre.graph.questions import ask_verification
 from mbre.graph.state import State
 from mbre.inventory.inventory import Inventory
-from mbre.llm.providers import chat_model_for
-from mbre.llm.structured import ask_yes_no
-from mbre.prompts.render import verification_messages
 from mbre.schemas.results import Verdict
 
 
 def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict[str, Any]:
     ctx = runtime.context
     label = state.candidates[len(state.verdicts)]
-    messages = verification_messages(inventory.schema, label, state.instance)
-    answer = ask_yes_no(chat_model_for(ctx, "verification"), messages, retries=ctx.parse_retries)
-    parsed = answer.parsed
+    answer = ask_verification(inventory, ctx, label, state.instance)
+    choice = answer.parsed
+    p_yes = choice.probabilities[0] if choice and choice.probabilities else None
+    calibrated = None
+    if p_yes is not None and ctx.calibrate:
+        prior = yes_prior(inventory, ctx, label)
+        calibrated = divide_out_yes(p_yes, prior) if prior is not None else None
     verdict = Verdict(
         label=label,
-        holds=parsed is not None and parsed.answer == "yes",
-        evidence=parsed.evidence if parsed is not None else "",
+        holds=choice is not None and choice.index == 0,
         confidence=answer.confidence,
-        abstained=parsed is None,
+        p_yes=p_yes,
+        calibrated=calibrated,
+        abstained=choice is None,
         raw=answer.raw,
         error=answer.error,
     )
     runtime.stream_writer(
-        {
-            "event": "llm",
-            "node": "verify",
-            "id": state.instance.id,
-            "calls": answer.usage.calls,
-            "usage": answer.usage.model_dump(),
-        }
+        {"event": "llm", "node": "verify", "id": state.instance.id, "usage": answer.usage.model_dump()}
     )
     return {"verdicts": [verdict], "usage": answer.usage}

@@ -61,10 +61,9 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
 
     # The key authenticated every request, and appears nowhere the user can read.
     assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
-    # Extraction answers under a JSON schema; verification in plain yes/no words.
-    structured = [r for r in server.requests if "response_format" in r["body"]]
-    assert structured and all(r["body"]["response_format"]["type"] == "json_schema" for r in structured)
-    assert all(r["body"]["logprobs"] is True for r in server.requests)
+    # Every question is answered by one word, and asks for the alternatives of its first token.
+    assert all(r["body"]["max_completion_tokens"] <= 2 for r in server.requests)
+    assert all(r["body"]["logprobs"] is True and r["body"]["top_logprobs"] == 20 for r in server.requests)
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert {r["type"] for r in records} == {"node", "llm"}
     llm = [r for r in records if r["type"] == "llm"]

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 from mbre import MbreContext
 from mbre.cli.app import app
-from mbre.prompts.render import prompts_hash
+from mbre.prompts.render import marked_sentence, prompts_hash
 from mbre.run import config
+from mbre.schemas.instances import read_instances
 from mbre.schemas.results import Decision, Sample
 from tests.support.data import PROVENANCE, ROOT, SEMEVAL
-from tests.support.fakes import Reply, ScriptedChatModel
+from tests.support.fakes import Reply, ScriptedChatModel, is_group_question, options, text_of
 from tests.support.fruits import GOLD, GROUPING, SCHEMA, fruit_model, keyword_sentences
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -59,7 +60,19 @@ def evaluate_args(inputs: dict[str, Path], report: Path, *extra: str) -> list[st
 
 def test_evaluate_writes_the_report_and_prints_the_table(model, inputs, tmp_path):
     report = tmp_path / "report"
-    result = runner.invoke(app, evaluate_args(inputs, report, "--epsilon", "0.05"))
+    result = runner.invoke(
+        app,
+        evaluate_args(
+            inputs,
+            report,
+            "--epsilon",
+            "0.05",
+            "--decision",
+            "paper",
+            "--strategies",
+            "mbre,multiclass,binary",
+        ),
+    )
     assert result.exit_code == 0, result.output
     assert "4 gold sentences, model ScriptedChatModel" in result.output
     assert re.search(r"binary\s+│\s+0\.750", result.output)
@@ -80,7 +93,7 @@ def test_evaluate_writes_the_report_and_prints_the_table(model, inputs, tmp_path
 def test_epsilons_choose_the_replayed_thresholds(model, inputs, tmp_path):
     report = tmp_path / "report"
     result = runner.invoke(
-        app, evaluate_args(inputs, report, "--strategies", "mbre", "--epsilons", "0.3,0.01")
+        app, evaluate_args(inputs, report, "--strategies", "mbre:paper", "--epsilons", "0.3,0.01")
     )
     assert result.exit_code == 0, result.output
     sweep = json.loads((report / "report.json").read_text())["epsilon_sweep"]
@@ -259,7 +272,7 @@ def test_a_test_set_without_a_known_no_relation_label_needs_the_flag(student_inp
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("evaluate_semeval", ROOT / "bench" / "evaluate_semeval.py")
+    spec = importlib.util.spec_from_file_location("evaluate_gold", ROOT / "bench" / "evaluate_gold.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -269,12 +282,10 @@ def load_bench():
 def test_bench_runs_the_seeded_semeval_slice(semeval_schema, semeval_test, tmp_path, capsys):
     slice_ = random.Random(0).sample(semeval_test, 3)
     model = ScriptedChatModel(
-        responder=lambda messages, schema: Reply(
-            {"label": "none"} if schema == "GroupAnswer" else {"answer": "no"}
-        )
+        responder=lambda messages: Reply(options(messages)[-1][0] if is_group_question(messages) else "No")
     )
     evaluation = load_bench().run(
-        SEMEVAL, 3, 0, ["mbre", "multiclass"], MbreContext(chat_model=model), tmp_path
+        SEMEVAL, 3, 0, ["mbre", "multiclass"], MbreContext(chat_model=model), tmp_path, examples=1
     )
     assert evaluation.setup.sentences == 3 and evaluation.setup.seed == 0
     samples = [json.loads(line) for line in (tmp_path / "mbre" / "samples.jsonl").read_text().splitlines()]
@@ -289,3 +300,8 @@ def test_bench_runs_the_seeded_semeval_slice(semeval_schema, semeval_test, tmp_p
     assert [(r.accuracy, r.semeval_macro_f1) for r in evaluation.strategies] == [(0.0, 0.0), (0.0, 0.0)]
     assert "3 gold sentences" in capsys.readouterr().out
     assert (tmp_path / "report.md").is_file()
+    # One example per relation from train, none of them in the slice, shown in the prompts.
+    seeds = read_instances(tmp_path / "seeds.jsonl")
+    assert sorted(s.relation for s in seeds) == sorted(r.label for r in semeval_schema.positive)
+    assert all(s.id.startswith("semeval:train") for s in seeds)
+    assert any(marked_sentence(seeds[0]) in text_of(m) for m in model.calls)

@@ -9,7 +9,7 @@ from mbre.cli.app import app
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES, INJECTIONS, injected
-from tests.support.fakes import gold_script
+from tests.support.fakes import content_free, gold_script, is_group_question
 from tests.support.openai_stub import Fault, stub_server
 
 SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
@@ -39,12 +39,10 @@ def test_the_key_comes_from_a_key_file_and_an_echoing_provider_never_leaks_it(tm
 
 def test_an_obedient_model_cannot_put_an_injected_label_into_a_sample(tmp_path):
     instances = [injected(text, f"inj{i}") for i, text in enumerate(INJECTIONS)]
-    asked: list[str] = []
+    asked: list[bool] = []
 
     def obey(messages, schema_name):  # a model that does what the sentence says
-        asked.append(schema_name)
-        if schema_name == "GroupAnswer":
-            return {"label": "PWNED"}
+        asked.append(is_group_question(messages) and not content_free(messages))
         return "PWNED"
 
     with stub_server(obey) as server:
@@ -54,4 +52,4 @@ def test_an_obedient_model_cannot_put_an_injected_label_into_a_sample(tmp_path):
             decision = graph.invoke({"instance": instance}, context=ctx)["decision"]
             assert decision.label is None and decision.rule == "abstained"
             assert all(e.label is None and e.abstained and "PWNED" in e.raw for e in decision.extractions)
-    assert asked.count("GroupAnswer") == len(instances) * 2 * 2  # K = 2 groups, each asked and re-asked
+    assert asked.count(True) == len(instances) * 2 * 2  # K = 2 groups, each asked and re-asked

@@ -65,7 +65,7 @@ def test_report_json_records_what_reproduces_the_run(reported):
     assert setup["prompt_hash"] == prompts_hash() and setup["schema_hash"] == SCHEMA.sha256
     assert setup["grouping_hash"] == GROUPING.sha256 and setup["groups"] == [["A", "C", "Other"], ["B", "D"]]
     assert (setup["limit"], setup["seed"], setup["sentences"], setup["no_relation"]) == (3, 7, 3, "Other")
-    assert setup["settings"]["decision"] == "best" and setup["settings"]["epsilon"] == 0.1
+    assert setup["settings"]["decision"] == "paper" and setup["settings"]["epsilon"] == 0.1
     assert Evaluation.model_validate(report) == evaluation
 
 
@@ -115,7 +115,8 @@ def test_report_md_and_charts(reported):
     markdown = (out / "report.md").read_text()
     for text in (
         "| strategy | accuracy |",
-        "### epsilon sweep (mbre, replayed)",
+        "### epsilon sweep (mbre with the paper's rule, replayed)",
+        "### precision-yield operating points (replayed from the recorded scores)",
         "### route_top_k (mbre, replayed)",
         "### per label: binary",
         "### confusion: mbre (rows gold, columns predicted)",
@@ -129,7 +130,14 @@ def test_report_md_and_charts(reported):
         "![F1 and calls per strategy](f1_and_calls.png)",
     ):
         assert text in markdown, text
-    for name in ("f1_and_calls", "epsilon", "confusion_mbre", "confusion_multiclass", "confusion_binary"):
+    for name in (
+        "f1_and_calls",
+        "precision_yield",
+        "epsilon",
+        "confusion_mbre",
+        "confusion_multiclass",
+        "confusion_binary",
+    ):
         assert_png(out / f"{name}.png")
 
 
@@ -169,6 +177,7 @@ def test_without_an_mbre_run_there_is_no_epsilon_chart(tmp_path):
         "report.json",
         "report.md",
         "f1_and_calls.png",
+        "precision_yield.png",
         "confusion_multiclass.png",
     }
 
@@ -194,7 +203,7 @@ def test_student_report(tmp_path):
     assert [path.name for path in written] == ["report.json", "report.md"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["run"]["files"]["train"]["sha256"] == hashlib.sha256(train.read_bytes()).hexdigest()
-    assert report["samples_provenance"] == [PROVENANCE.model_dump()]
+    assert report["samples_provenance"] == [PROVENANCE.model_dump(mode="json")]
     for run in ("discovered", "gold"):
         assert report[run]["train_size"] == 10 and sum(report[run]["label_distribution"].values()) == 10
         scores = report[run]["scores"]["tfidf"]
@@ -202,7 +211,7 @@ def test_student_report(tmp_path):
     assert report["discovered"]["label_distribution"] == {"Other": 5, "cause": 5}
     markdown = (tmp_path / "report.md").read_text()
     assert "| tfidf | discovered | 10 |" in markdown and "| tfidf | gold | 10 |" in markdown
-    assert "samples by `m` (mbre, decision best, epsilon 0.1): prompts `p`" in markdown
+    assert "samples by `m` (mbre, decision paper, epsilon 0.1): prompts `p`" in markdown
     assert "| cause | 5 |" in markdown
     console = Console(record=True, width=160)
     print_rows(student_rows(comparison), console)

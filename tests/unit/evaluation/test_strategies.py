@@ -21,7 +21,7 @@ from mbre.schemas.results import Decision, Sample
 from mbre.student.comparison import evaluate_student
 from mbre.student.training import TrainingDataError
 from tests.support.data import PROVENANCE, SEMEVAL
-from tests.support.fakes import Reply, ScriptedChatModel, instance_in, text_of
+from tests.support.fakes import Reply, ScriptedChatModel, content_free, instance_in, text_of
 from tests.support.fruits import (
     GOLD,
     INVENTORY,
@@ -78,9 +78,9 @@ def test_per_label_table_and_confusion_matrix(evaluation):
 
 def test_cost_per_sentence_and_ratios(evaluation):
     results = by_strategy(evaluation)
-    # mbre: 2 group answers per sentence, plus 1, 2, 0 and 2 verdicts = 13 calls; the fake bills 100 + 10
+    # mbre: 2 group answers per sentence, plus 1, 2, 0 and 2 verdicts = 13 calls; the fake bills 100 + 2
     mbre = results["mbre"].cost
-    assert (mbre.calls, mbre.prompt_tokens, mbre.completion_tokens) == (13, 1300, 130)
+    assert (mbre.calls, mbre.prompt_tokens, mbre.completion_tokens) == (13, 1300, 26)
     assert mbre.calls_per_sentence == 3.25 and mbre.prompt_tokens_per_sentence == 325.0
     assert mbre.seconds > 0 and mbre.seconds_per_sentence == pytest.approx(mbre.seconds / 4)
     assert results["multiclass"].cost.calls_per_sentence == 1.0
@@ -115,7 +115,7 @@ def test_route_replay_rows_come_from_the_mbre_run(evaluation):
 
 
 def test_the_mbre_run_asks_every_group_even_with_route_top_k(tmp_path):
-    ctx = MbreContext(chat_model=fruit_model(), route_top_k=1)
+    ctx = MbreContext(chat_model=fruit_model(), route_top_k=1, decision="paper")
     evaluation = evaluate(INVENTORY, GOLD, ["mbre"], ctx, tmp_path, top_ks=[2])
     assert by_strategy(evaluation)["mbre"].cost.calls == 13
     assert [row.top_k for row in evaluation.route] == [None, 1, 2]
@@ -131,9 +131,13 @@ def test_samples_are_kept_per_strategy_and_a_second_call_resumes(tmp_path):
             "s3",
             "s4",
         ]
-    model = ScriptedChatModel(responder=lambda messages, schema: pytest.fail("a resumed run asks nothing"))
+    model = ScriptedChatModel(responder=lambda messages: pytest.fail("a resumed run asks nothing"))
     again = evaluate(
-        INVENTORY, GOLD, ["mbre", "multiclass", "binary"], MbreContext(chat_model=model), tmp_path
+        INVENTORY,
+        GOLD,
+        ["mbre", "multiclass", "binary"],
+        MbreContext(chat_model=model, decision="paper"),
+        tmp_path,
     )
     for old, new in zip(first.strategies, again.strategies, strict=True):
         assert (new.accuracy, new.cost.calls, new.cost.seconds_per_sentence) == (
@@ -143,15 +147,15 @@ def test_samples_are_kept_per_strategy_and_a_second_call_resumes(tmp_path):
         )
     # An invocation whose answers came from the cache timed the cache: it is left out.
     RunDir(tmp_path / "mbre").append_timing(sentences=4, seconds=0.001, calls=13, cached_calls=13)
-    cached = evaluate(INVENTORY, GOLD, ["mbre"], MbreContext(chat_model=model), tmp_path)
+    cached = evaluate(INVENTORY, GOLD, ["mbre"], MbreContext(chat_model=model, decision="paper"), tmp_path)
     assert cached.strategies[0].cost.seconds_per_sentence == first.strategies[0].cost.seconds_per_sentence
 
 
 def test_a_sentence_without_a_sample_counts_as_an_abstention(tmp_path):
-    def respond(messages, schema_name: str) -> Reply:
-        if instance_in(text_of(messages), GOLD).id == "s1":
+    def respond(messages) -> Reply:
+        if not content_free(messages) and instance_in(text_of(messages), GOLD).id == "s1":
             raise ConnectionError("endpoint down")
-        return fruit_model().responder(messages, schema_name)
+        return fruit_model().responder(messages)
 
     evaluation = evaluate(
         INVENTORY,

@@ -1,15 +1,36 @@
-"""The label decision rules, branch by branch (pure function)."""
+"""The label decision rules, branch by branch (pure function): the paper's, `first` and `calibrated`."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from mbre.graph.decision import decide_label
+from mbre.graph.decision import best_group_labels, candidate_scores, decide_label, leader, preference
 from mbre.schemas.results import Extraction, Verdict
 
 
 def ext(label: str | None, abstained: bool = False, confidence: float | None = 0.9) -> Extraction:
     return Extraction(group=0, labels=["a", "b"], label=label, confidence=confidence, abstained=abstained)
+
+
+def dist(labels: list[str], probabilities: list[float], calibrated: list[float] | None = None) -> Extraction:
+    """A group's answer with its distribution over `labels` and none (last)."""
+    best = max(range(len(probabilities)), key=lambda i: probabilities[i])
+    return Extraction(
+        group=0,
+        labels=labels,
+        label=labels[best] if best < len(labels) else None,
+        confidence=probabilities[best],
+        probabilities=probabilities,
+        calibrated=calibrated,
+    )
+
+
+def support(label: str, p_yes: float, calibrated: float | None = None) -> Verdict:
+    return Verdict(
+        label=label, holds=p_yes >= 0.5, confidence=max(p_yes, 1 - p_yes), p_yes=p_yes, calibrated=calibrated
+    )
 
 
 def yes(label: str, confidence: float | None) -> Verdict:
@@ -20,7 +41,7 @@ def no(label: str) -> Verdict:
     return Verdict(label=label, holds=False, confidence=0.9)
 
 
-def decide(strategy="mbre", policy="best", epsilon=0.1, extractions=(), verdicts=()):
+def decided(strategy="mbre", policy="paper", epsilon=0.1, extractions=(), verdicts=(), **thresholds):
     return decide_label(
         strategy=strategy,
         policy=policy,
@@ -28,7 +49,14 @@ def decide(strategy="mbre", policy="best", epsilon=0.1, extractions=(), verdicts
         no_relation="Other",
         extractions=list(extractions),
         verdicts=list(verdicts),
+        **thresholds,
     )
+
+
+def decide(**options):
+    """The label, its confidence and the rule that gave it."""
+    outcome = decided(**options)
+    return outcome.label, outcome.confidence, outcome.rule
 
 
 def test_no_candidate_gives_no_relation():
@@ -93,3 +121,78 @@ def test_epsilon_sweep_is_monotone(epsilon):
     verdicts = [yes("a", 0.995), yes("b", 0.95)]
     label = decide(verdicts=verdicts, epsilon=epsilon)[0]
     assert label == ("a" if epsilon >= 0.005 else None)
+
+
+def odds_mean(*probabilities: float) -> float:
+    """The score of several agreeing experts: the geometric mean of their odds, as a probability."""
+    logit = sum(math.log(p / (1 - p)) for p in probabilities) / len(probabilities)
+    return 1 / (1 + math.exp(-logit))
+
+
+def test_calibrated_binary_takes_the_best_supported_label_if_it_reaches_the_threshold():
+    verdicts = [support("a", 0.6), support("b", 0.3), support("c", 0.9, calibrated=0.7)]
+    outcome = decided(strategy="binary", policy="calibrated", verdicts=verdicts)
+    assert (outcome.label, outcome.rule) == ("c", "scored")
+    assert outcome.scores == pytest.approx({"a": 0.6, "b": 0.3, "c": 0.7})  # calibrated wins over raw
+    assert decide(strategy="binary", policy="calibrated", verdicts=verdicts, threshold=0.75) == (
+        "Other",
+        0.7,
+        "below_threshold",
+    )
+    # A per-label threshold overrides the default for its label only.
+    per_label = decided(strategy="binary", policy="calibrated", verdicts=verdicts, thresholds={"c": 0.8})
+    assert (per_label.label, per_label.rule) == ("Other", "below_threshold")
+    assert decide(strategy="binary", policy="calibrated", verdicts=verdicts[:1])[0] == "a"
+    assert decide(strategy="binary", policy="calibrated", verdicts=[support("a", 0.5)])[0] == "a"  # inclusive
+
+
+def test_calibrated_mbre_weighs_the_groups_preference_and_the_verdict_alike():
+    group = dist(["a", "b", "c"], [0.6, 0.1, 0.1, 0.2])
+    assert preference([group], "a") == pytest.approx(0.6 / 0.8)
+    assert preference([group], "z") is None
+    verdicts = [support("a", 0.7), support("b", 0.9)]
+    outcome = decided(policy="calibrated", extractions=[group], verdicts=verdicts)
+    assert outcome.scores["a"] == pytest.approx(odds_mean(0.7, 0.75))
+    assert outcome.scores["b"] == pytest.approx(odds_mean(0.9, 1 / 3))
+    assert (outcome.label, outcome.rule) == ("a", "scored")
+    assert leader("mbre", [group], verdicts) == "a"
+
+
+def test_calibrated_distributions_win_over_the_models_own():
+    group = dist(["a", "b"], [0.7, 0.1, 0.2], calibrated=[0.2, 0.2, 0.6])
+    assert best_group_labels([group]) == ["a"]  # ties keep the first offered
+    assert preference([group], "a") == pytest.approx(0.25)
+    assert candidate_scores("mbre", [group], [support("a", 0.9)]) == pytest.approx(
+        {"a": odds_mean(0.9, 0.25)}
+    )
+
+
+def test_a_group_without_logprobs_counts_by_its_answer_alone():
+    answered = ext("b")
+    assert best_group_labels([answered]) == ["b"]
+    assert preference([answered], "b") == 1.0 and preference([answered], "a") == 0.0
+    none = ext(None)
+    assert preference([none], "a") == 0.0 and best_group_labels([none]) == ["a"]
+    assert best_group_labels([ext(None, abstained=True)]) == []
+
+
+def test_calibrated_skips_abstained_verdicts_and_abstains_when_nothing_is_left():
+    verdicts = [Verdict(label="a", holds=False, abstained=True), support("b", 0.8)]
+    assert decide(strategy="binary", policy="calibrated", verdicts=verdicts)[:1] == ("b",)
+    assert decide(strategy="binary", policy="calibrated", verdicts=verdicts[:1]) == (None, None, "abstained")
+    assert decide(policy="calibrated", extractions=[ext(None, abstained=True)]) == (None, None, "abstained")
+
+
+def test_calibrated_multiclass_keeps_its_best_label_when_it_beats_none():
+    answer = dist(["a", "b"], [0.5, 0.2, 0.3])
+    assert decide(strategy="multiclass", policy="calibrated", extractions=[answer]) == (
+        "a",
+        pytest.approx(0.5 / 0.8),
+        "scored",
+    )
+    weaker = dist(["a", "b"], [0.3, 0.2, 0.5])
+    assert decide(strategy="multiclass", policy="calibrated", extractions=[weaker]) == (
+        "Other",
+        pytest.approx(0.3 / 0.8),
+        "below_threshold",
+    )

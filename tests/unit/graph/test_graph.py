@@ -1,39 +1,33 @@
-"""The whole graph with a scripted fake model: routing, parallel extraction, the verification loop."""
+"""The whole graph with a scripted fake model: routing, parallel extraction, the verification loop, the
+contrast with the inverse, calibration and the decision policies."""
 
 from __future__ import annotations
 
-import re
+import math
 
 import pytest
+from langchain_core.messages import AIMessage
 
 from mbre import MbreContext, build_graph
 from mbre.inventory.grouping import group_relations
-from mbre.llm.structured import answer_confidence
+from mbre.llm.structured import choice_probabilities
 from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Decision
 from tests.support.data import SEMEVAL
-from tests.support.fakes import Reply, ScriptedChatModel, asked_label, text_of
-
-
-def offered(messages) -> list[str]:
-    return [x for x in re.findall(r"^- (\S+): ", messages[0].content, flags=re.MULTILINE) if x != "none"]
-
-
-def scripted(
-    group_answers: dict[str, str], verdicts: dict[str, tuple[str, float | None]]
-) -> ScriptedChatModel:
-    """Answer each group with the first label of `group_answers` it offers; verify from `verdicts`."""
-
-    def respond(messages, schema: str) -> Reply:
-        if schema == "GroupAnswer":
-            labels = [label for label in offered(messages) if label in group_answers]
-            return Reply({"label": labels[0] if labels else "none"}, probability=0.8)
-        answer, probability = verdicts.get(asked_label(text_of(messages), SCHEMA, INSTANCE), ("no", 0.9))
-        return Reply({"evidence": "the words", "answer": answer}, probability=probability)
-
-    return ScriptedChatModel(responder=respond)
-
+from tests.support.fakes import (
+    Reply,
+    ScriptedChatModel,
+    asked_label,
+    choose,
+    content_free,
+    even,
+    is_group_question,
+    offered,
+    options,
+    text_of,
+    yes_no,
+)
 
 SCHEMA = RelationSchema.from_file(SEMEVAL / "relations.json")
 INSTANCE = Instance(
@@ -44,107 +38,127 @@ INSTANCE = Instance(
 )
 
 
+def scripted(
+    group_answers: dict[str, float],
+    verdicts: dict[str, tuple[str, float | None]],
+    *,
+    blank=even,
+) -> ScriptedChatModel:
+    """Each group answers with the first label of `group_answers` it offers, at that probability (else
+    "none" at 0.8); verifications come from `verdicts` (else "no" at 0.9); content-free questions from
+    `blank`."""
+
+    def respond(messages) -> Reply:
+        if content_free(messages):
+            return blank(messages)
+        if is_group_question(messages):
+            labels = [label for label in offered(messages, SCHEMA, INSTANCE) if label in group_answers]
+            if labels:
+                return choose(messages, SCHEMA, INSTANCE, labels[0], group_answers[labels[0]])
+            return choose(messages, SCHEMA, INSTANCE, None, 0.8)
+        answer, probability = verdicts.get(asked_label(text_of(messages), SCHEMA, INSTANCE), ("no", 0.9))
+        return yes_no(answer, probability)
+
+    return ScriptedChatModel(responder=respond)
+
+
+def sentence_calls(model: ScriptedChatModel) -> list:
+    return [messages for messages in model.calls if not content_free(messages)]
+
+
 @pytest.fixture(scope="module")
 def graph():
     return build_graph(SCHEMA)
 
 
-@pytest.fixture
-def inst():
-    return INSTANCE
+def run(graph, **ctx) -> Decision:
+    return graph.invoke({"instance": INSTANCE}, context=MbreContext(**ctx))["decision"]
 
 
-def run(graph, inst, **ctx) -> Decision:
-    return graph.invoke({"instance": inst}, context=MbreContext(**ctx))["decision"]
-
-
-def test_mbre_asks_every_group_then_verifies_each_candidate(graph, semeval_schema, inst):
+def test_mbre_asks_every_group_then_verifies_each_answer(graph, semeval_schema):
     model = scripted(
-        {"Message-Topic(e1,e2)": "", "Cause-Effect(e2,e1)": ""},
+        {"Message-Topic(e1,e2)": 0.8, "Cause-Effect(e2,e1)": 0.8},
         {"Message-Topic(e1,e2)": ("yes", 0.97), "Cause-Effect(e2,e1)": ("no", 0.9)},
     )
-    decision = run(graph, inst, chat_model=model)
+    decision = run(graph, chat_model=model, decision="paper")
     assert decision.label == "Message-Topic(e1,e2)" and decision.rule == "single"
     assert decision.confidence == pytest.approx(0.97)
     grouping = group_relations(semeval_schema)
-    extraction_calls = [c for c in model.calls if c[0] == "GroupAnswer"]
-    assert len(extraction_calls) == grouping.k == 3
-    assert sorted(tuple(offered(m)) for _, m in extraction_calls) == sorted(
+    groups = [m for m in sentence_calls(model) if is_group_question(m)]
+    assert len(groups) == grouping.k == 3
+    assert sorted(tuple(offered(m, SCHEMA, INSTANCE)) for m in groups) == sorted(
         tuple(label for label in g if label != "Other") for g in grouping.groups
     )
     assert sorted(decision.candidates) == ["Cause-Effect(e2,e1)", "Message-Topic(e1,e2)"]
     assert [v.label for v in decision.verdicts] == decision.candidates
-    assert decision.usage.calls == 5 == len(model.calls)
+    assert decision.usage.calls == 5 == len(sentence_calls(model))
 
 
-def test_no_relation_label_is_never_offered_twice(graph, inst):
+def test_no_relation_label_is_never_offered_and_none_is_the_last_option(graph):
     model = scripted({}, {})
-    decision = run(graph, inst, chat_model=model)
-    assert all("Other" not in offered(m) for _, m in model.calls)
-    assert all("- none: " in text_of(m) for _, m in model.calls)
+    decision = run(graph, chat_model=model, decision="paper")
+    other = SCHEMA.get("Other").description
+    assert all(other.split(":")[0] not in text_of(m) for m in model.calls)
+    for messages in sentence_calls(model):
+        assert options(messages)[-1][1] == "None of these statements is true."
     assert (decision.label, decision.rule, decision.usage.calls) == ("Other", "no_candidate", 3)
 
 
-def test_several_verified_the_most_confident_above_threshold_wins(graph, inst):
+def test_paper_rule_takes_the_most_confident_above_one_minus_epsilon(graph):
+    labels = ("Message-Topic(e1,e2)", "Cause-Effect(e2,e1)", "Component-Whole(e2,e1)")
     model = scripted(
-        {"Message-Topic(e1,e2)": "", "Cause-Effect(e2,e1)": "", "Component-Whole(e2,e1)": ""},
-        {
-            "Message-Topic(e1,e2)": ("yes", 0.93),
-            "Cause-Effect(e2,e1)": ("yes", 0.96),
-            "Component-Whole(e2,e1)": ("yes", 0.5),
-        },
+        dict.fromkeys(labels, 0.8),
+        {labels[0]: ("yes", 0.93), labels[1]: ("yes", 0.96), labels[2]: ("yes", 0.5)},
     )
-    decision = run(graph, inst, chat_model=model)
+    decision = run(graph, chat_model=model, decision="paper")
     assert (decision.label, decision.rule) == ("Cause-Effect(e2,e1)", "most_confident")
-    assert run(graph, inst, chat_model=model, epsilon=0.01).rule == "ambiguous"
+    assert run(graph, chat_model=model, decision="paper", epsilon=0.01).rule == "ambiguous"
 
 
-def test_decision_first_stops_the_loop_at_the_first_yes(graph, inst):
-    model = scripted(
-        {"Message-Topic(e1,e2)": "", "Cause-Effect(e2,e1)": "", "Component-Whole(e2,e1)": ""},
-        {
-            label: ("yes", 0.9)
-            for label in ("Message-Topic(e1,e2)", "Cause-Effect(e2,e1)", "Component-Whole(e2,e1)")
-        },
-    )
-    decision = run(graph, inst, chat_model=model, decision="first")
+def test_decision_first_stops_the_loop_at_the_first_yes(graph):
+    labels = ("Message-Topic(e1,e2)", "Cause-Effect(e2,e1)", "Component-Whole(e2,e1)")
+    model = scripted(dict.fromkeys(labels, 0.8), {label: ("yes", 0.9) for label in labels})
+    decision = run(graph, chat_model=model, decision="first")
     assert decision.rule == "first_verified"
     assert len(decision.verdicts) == 1 and decision.label == decision.candidates[0]
     assert decision.usage.calls == 3 + 1
 
 
-def test_verification_loop_is_bounded(graph, inst, semeval_schema):
-    model = scripted({}, {})
-    decision = run(graph, inst, chat_model=model, strategy="binary", max_verifications=4)
+def test_verification_loop_is_bounded(graph, semeval_schema):
+    decision = run(graph, chat_model=scripted({}, {}), strategy="binary", max_verifications=4)
     assert len(decision.verdicts) == 4 and len(decision.candidates) == len(semeval_schema.positive)
     assert decision.usage.calls == 4
 
 
-def test_binary_baseline_asks_every_label(graph, inst, semeval_schema):
+def test_binary_baseline_asks_every_label(graph, semeval_schema):
     model = scripted({}, {"Message-Topic(e1,e2)": ("yes", 0.7), "Message-Topic(e2,e1)": ("yes", 0.8)})
-    decision = run(graph, inst, chat_model=model, strategy="binary")
-    assert decision.usage.calls == len(semeval_schema.positive) == 18
-    assert {c[0] for c in model.calls} == {"text"}
-    assert (decision.label, decision.rule) == ("Message-Topic(e2,e1)", "most_confident")
+    paper = run(graph, chat_model=model, strategy="binary", decision="paper")
+    assert paper.usage.calls == len(semeval_schema.positive) == 18
+    assert (paper.label, paper.rule) == ("Message-Topic(e2,e1)", "most_confident")
+    calibrated = run(graph, chat_model=model, strategy="binary")
+    assert (calibrated.label, calibrated.rule) == ("Message-Topic(e2,e1)", "scored")
+    assert calibrated.scores["Message-Topic(e2,e1)"] == pytest.approx(0.8)
+    assert calibrated.scores["Cause-Effect(e1,e2)"] == pytest.approx(0.1)
 
 
-def test_multiclass_baseline_is_one_call_over_all_labels(graph, inst, semeval_schema):
-    model = scripted({"Message-Topic(e1,e2)": ""}, {})
-    decision = run(graph, inst, chat_model=model, strategy="multiclass")
+def test_multiclass_baseline_is_one_call_over_all_labels(graph, semeval_schema):
+    model = scripted({"Message-Topic(e1,e2)": 0.8}, {})
+    decision = run(graph, chat_model=model, strategy="multiclass", decision="paper")
     assert decision.usage.calls == 1 and decision.rule == "multiclass"
-    assert offered(model.calls[0][1]) == [r.label for r in semeval_schema.positive]
+    (messages,) = sentence_calls(model)
+    assert offered(messages, SCHEMA, INSTANCE) == [r.label for r in semeval_schema.positive]
+    assert [letter for letter, _ in options(messages)] == list("ABCDEFGHIJKLMNOPQRS")
     assert decision.label == "Message-Topic(e1,e2)" and decision.confidence == pytest.approx(0.8)
 
 
-def test_route_top_k_asks_fewer_groups(graph, inst):
-    model = scripted({}, {})
-    decision = run(graph, inst, chat_model=model, route_top_k=1)
+def test_route_top_k_asks_fewer_groups(graph):
+    decision = run(graph, chat_model=scripted({}, {}), route_top_k=1, decision="paper")
     assert decision.usage.calls == 1 == len(decision.extractions)
 
 
-def test_unparseable_answer_is_retried_once_then_kept_as_abstention(graph, inst):
-    model = ScriptedChatModel(responder=lambda messages, schema: Reply(text="I think it is a topic thing"))
-    decision = run(graph, inst, chat_model=model)
+def test_unparseable_answer_is_retried_once_then_kept_as_abstention(graph):
+    model = ScriptedChatModel(responder=lambda messages: Reply("I think it is a topic thing"))
+    decision = run(graph, chat_model=model)
     assert decision.rule == "abstained" and decision.label is None
     assert all(e.abstained and e.raw == "I think it is a topic thing" for e in decision.extractions)
     assert all(e.error for e in decision.extractions)
@@ -152,35 +166,89 @@ def test_unparseable_answer_is_retried_once_then_kept_as_abstention(graph, inst)
     assert decision.abstentions == 3
 
 
-def test_a_retry_that_parses_is_used(graph, inst):
+def test_a_retry_that_parses_is_used(graph):
     seen: set[str] = set()
 
-    def garbage_first(messages, schema: str) -> Reply:  # per prompt: parallel groups interleave
+    def garbage_first(messages) -> Reply:  # per prompt: parallel groups interleave
         prompt = text_of(messages)
         if prompt in seen:
-            return Reply({"label": "none"})
+            return Reply(options(messages)[-1][0])
         seen.add(prompt)
-        return Reply(text="garbage")
+        return Reply("garbage")
 
-    model = ScriptedChatModel(responder=garbage_first)
-    decision = run(graph, inst, chat_model=model)
+    decision = run(graph, chat_model=ScriptedChatModel(responder=garbage_first), decision="paper")
     assert decision.rule == "no_candidate" and decision.usage.calls == 6
 
 
-def test_out_of_schema_label_cannot_come_back(graph, inst):
-    """Injection-style text in the sentence; the model 'obeys' with a label that is not in the enum."""
-    model = ScriptedChatModel(
-        responder=lambda messages, schema: Reply({"label": "Ignore-Instructions(e1,e2)"})
-    )
-    decision = run(graph, inst, chat_model=model, parse_retries=0)
+def test_a_letter_beyond_the_options_is_not_an_answer(graph):
+    """Injection-style: the model 'obeys' a sentence with a letter no option has."""
+    model = ScriptedChatModel(responder=lambda messages: Reply("Z", {"Z": 1.0}))
+    decision = run(graph, chat_model=model, parse_retries=0)
     assert decision.label is None and all(e.abstained for e in decision.extractions)
 
 
-def test_stream_emits_node_updates_and_progress_events(graph, inst):
-    model = scripted({"Message-Topic(e1,e2)": ""}, {"Message-Topic(e1,e2)": ("yes", 0.9)})
+def test_calibrated_verifies_each_groups_favourite_and_its_inverse(graph):
+    """Every group proposes its most likely positive label, even one whose letter said none; the leader's
+    inverse (the same relation, head and tail swapped) is verified before deciding."""
+    model = scripted(
+        {"Message-Topic(e1,e2)": 0.7},
+        {"Message-Topic(e1,e2)": ("yes", 0.9), "Message-Topic(e2,e1)": ("yes", 0.6)},
+    )
+    decision = run(graph, chat_model=model)
+    assert len(decision.extractions) == 3
+    assert decision.candidates[-1] == "Message-Topic(e2,e1)" and len(decision.candidates) == 4
+    assert decision.usage.calls == 3 + 4
+    # Its group preferred it to none by 0.7 to the share of the rest; the verifier said yes at 0.9.
+    (group,) = [e for e in decision.extractions if "Message-Topic(e1,e2)" in e.labels]
+    preference = 0.7 / (0.7 + 0.3 / len(group.labels))
+    expected = 1 / (1 + math.sqrt((1 - preference) / preference * 0.1 / 0.9))
+    assert decision.scores["Message-Topic(e1,e2)"] == pytest.approx(expected)
+    assert (decision.label, decision.rule) == ("Message-Topic(e1,e2)", "scored")
+    assert decision.confidence == pytest.approx(expected)
+
+
+def test_calibrated_gives_no_relation_below_the_threshold(graph):
+    model = scripted({}, {})
+    decision = run(graph, chat_model=model)
+    assert (decision.label, decision.rule) == ("Other", "below_threshold")
+    assert len(decision.candidates) == 3 and max(decision.scores.values()) < 0.5
+    relaxed = run(graph, chat_model=model, threshold=0.0)
+    assert relaxed.rule == "scored" and relaxed.label == max(relaxed.scores, key=relaxed.scores.get)
+    label = relaxed.label
+    assert run(graph, chat_model=model, threshold=0.0, thresholds=((label, 0.99),)).label != label
+
+
+def test_calibration_divides_out_the_bias_of_each_question(graph):
+    """A model that says yes to anything says it to the content-free sentence too: after calibration
+    its usual yes is even odds, and only a stronger yes counts."""
+    verdicts = {label: ("yes", 0.8) for label in SCHEMA.labels}
+    verdicts["Message-Topic(e1,e2)"] = ("yes", 0.95)
+
+    def yes_man(messages) -> Reply:
+        return even(messages) if is_group_question(messages) else yes_no("yes", 0.8)
+
+    model = scripted({}, verdicts, blank=yes_man)
+    decision = run(graph, chat_model=model, strategy="binary")
+    (topic,) = [v for v in decision.verdicts if v.label == "Message-Topic(e1,e2)"]
+    assert topic.p_yes == pytest.approx(0.95)
+    assert topic.calibrated == pytest.approx((0.95 / 0.05 / 4) / (1 + 0.95 / 0.05 / 4))
+    assert all(v.calibrated == pytest.approx(0.5) for v in decision.verdicts if v is not topic)
+    assert decision.label == "Message-Topic(e1,e2)"
+    blanks = [m for m in model.calls if content_free(m)]
+    assert len(blanks) == 3 * 18  # three content-free sentences per question, asked once
+    run(graph, chat_model=model, strategy="binary")
+    assert len([m for m in model.calls if content_free(m)]) == 3 * 18
+    raw = run(graph, chat_model=model, strategy="binary", calibrate=False)
+    assert all(v.calibrated is None for v in raw.verdicts)
+
+
+def test_stream_emits_node_updates_and_progress_events(graph):
+    model = scripted({"Message-Topic(e1,e2)": 0.8}, {"Message-Topic(e1,e2)": ("yes", 0.9)})
     nodes, events = [], []
     for mode, chunk in graph.stream(
-        {"instance": inst}, context=MbreContext(chat_model=model), stream_mode=["updates", "custom"]
+        {"instance": INSTANCE},
+        context=MbreContext(chat_model=model, decision="paper"),
+        stream_mode=["updates", "custom"],
     ):
         if mode == "updates":
             nodes += list(chunk)
@@ -191,44 +259,32 @@ def test_stream_emits_node_updates_and_progress_events(graph, inst):
     assert events[0] == "routed" and events[-1] == "decided" and events.count("llm") == 4
 
 
-def test_confidence_averages_the_answer_tokens_only():
-    from langchain_core.messages import AIMessage
-
-    tokens = [
-        ('{"', -0.01),
-        ("label", -0.01),
-        ('":', 0.0),
-        (' "', 0.0),
-        ("Cause", -0.5),
-        ("-Effect", -0.1),
-        ('"}', 0.0),
-    ]
-    message = AIMessage(
-        content="".join(t for t, _ in tokens),
-        response_metadata={
-            "logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": []} for t, lp in tokens]}
-        },
-    )
-    import math
-
-    assert answer_confidence(message, "label") == pytest.approx((math.exp(-0.5) + math.exp(-0.1)) / 2)
-    assert answer_confidence(AIMessage(content="{}"), "label") is None
-
-
-def test_yes_no_confidence_sums_spellings_and_normalises_over_both_answers():
-    import math
-
-    from langchain_core.messages import AIMessage
-
-    from mbre.llm.structured import yes_no_confidence
-
-    alternatives = [("Yes", 0.5), ("yes", 0.2), ("No", 0.2), ("Maybe", 0.1)]
+def test_choice_probabilities_sum_spellings_and_normalise_over_the_choices():
+    alternatives = [("Yes", 0.5), (" yes", 0.2), ("No", 0.2), ("Maybe", 0.1)]
     token = {
         "token": "Yes",
         "logprob": math.log(0.5),
         "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in alternatives],
     }
     message = AIMessage(content="Yes.", response_metadata={"logprobs": {"content": [token]}})
-    assert yes_no_confidence(message, "yes", 0, 3) == pytest.approx(0.7 / 0.9)
+    assert choice_probabilities(message, ("yes", "no")) == pytest.approx((0.7 / 0.9, 0.2 / 0.9))
+    letters = [{"token": t, "logprob": math.log(p)} for t, p in [("B", 0.6), (" A", 0.3), ("b", 0.1)]]
+    message = AIMessage(
+        content=" B",
+        response_metadata={
+            "logprobs": {
+                "content": [
+                    {"token": " ", "logprob": 0.0},
+                    {"token": "B", "logprob": math.log(0.6), "top_logprobs": letters},
+                ]
+            }
+        },
+    )
+    assert choice_probabilities(message, ("A", "B", "C")) == pytest.approx((1 / 3, 2 / 3, 0.0))
     token["top_logprobs"] = []
-    assert yes_no_confidence(message, "yes", 0, 3) == pytest.approx(0.5)
+    assert (
+        choice_probabilities(
+            AIMessage(content="Yes", response_metadata={"logprobs": {"content": [token]}}), ("yes", "no")
+        )
+        is None
+    )

@@ -18,18 +18,23 @@ from mbre.graph.context import MbreContext
 from mbre.llm.cache import SqliteLLMCache
 from mbre.llm.providers import chat_model, chat_model_for
 from mbre.llm.settings import ModelSettings
-from mbre.llm.structured import ask, ask_yes_no
+from mbre.llm.structured import Answer, Choice, ask_choice
 from mbre.run.config import load_context
-from mbre.schemas.answers import group_answer_model
 from tests.support.openai_stub import StubServer, stub_server
 
-MESSAGES = [SystemMessage("Pick the relation."), HumanMessage("Smoke came from the fire.")]
-AB = group_answer_model(("cause", "effect"))
-AC = group_answer_model(("cause", "origin"))  # same class name, another enum
+MESSAGES = [SystemMessage("Pick the relation: A. cause, B. effect, C. none."), HumanMessage("Smoke came.")]
 
 
-def answer(messages: list[dict[str, Any]], schema_name: str) -> dict[str, Any] | str:
-    return {"label": "cause"} if schema_name else "Yes, the smoke came from it."
+def answer(messages: list[dict[str, Any]], schema_name: str) -> str:
+    return "A"
+
+
+def ask(model: Any, max_tokens: int = 2) -> Answer[Choice]:
+    return ask_choice(model, MESSAGES, ("A", "B", "C"), max_tokens=max_tokens)
+
+
+def ask_yes_no(model: Any, retries: int = 1) -> Answer[Choice]:
+    return ask_choice(model, MESSAGES, ("yes", "no"), max_tokens=2, retries=retries)
 
 
 def settings(server: StubServer, path: Path, **overrides: Any) -> ModelSettings:
@@ -44,8 +49,8 @@ def settings(server: StubServer, path: Path, **overrides: Any) -> ModelSettings:
 def test_a_repeated_call_is_answered_from_the_cache_with_logprobs_and_usage(tmp_path):
     with stub_server(answer) as server:
         model = chat_model(settings(server, tmp_path / "c.sqlite"))
-        first = ask(model, MESSAGES, AB, field="label")
-        again = ask(model, MESSAGES, AB, field="label")
+        first = ask(model)
+        again = ask(model)
         assert len(server.requests) == 1  # the second identical call never reached the server
         fresh, cached = model.invoke(MESSAGES), model.invoke(MESSAGES)
         assert len(server.requests) == 2
@@ -67,21 +72,21 @@ def test_a_repeated_call_is_answered_from_the_cache_with_logprobs_and_usage(tmp_
     assert model.cache.stats().hits == 2 and model.cache.stats().misses == 2
 
 
-def test_schema_model_temperature_and_endpoint_each_key_the_cache(tmp_path):
+def test_call_parameters_model_temperature_and_endpoint_each_key_the_cache(tmp_path):
     path = tmp_path / "shared.sqlite"
     with stub_server(answer) as one, stub_server(answer) as two:
         variants = [
-            (one, chat_model(settings(one, path)), AB),
-            (one, chat_model(settings(one, path)), AC),  # another schema behind the same class name
-            (one, chat_model(settings(one, path, model="openai:other-model")), AB),
-            (one, chat_model(settings(one, path, temperature=0.5, sample_index=0)), AB),
-            (two, chat_model(settings(two, path)), AB),  # same model name on another server
+            (chat_model(settings(one, path)), 2),
+            (chat_model(settings(one, path)), 3),  # another answer length: another call
+            (chat_model(settings(one, path, model="openai:other-model")), 2),
+            (chat_model(settings(one, path, temperature=0.5, sample_index=0)), 2),
+            (chat_model(settings(two, path)), 2),  # same model name on another server
         ]
-        for _, model, schema in variants:
-            ask(model, MESSAGES, schema, field="label")
+        for model, max_tokens in variants:
+            ask(model, max_tokens)
         assert (len(one.requests), len(two.requests)) == (4, 1)  # each variant missed
-        for _, model, schema in variants:
-            assert ask(model, MESSAGES, schema, field="label").usage.cached_calls == 1
+        for model, max_tokens in variants:
+            assert ask(model, max_tokens).usage.cached_calls == 1
         assert (len(one.requests), len(two.requests)) == (4, 1)  # and none overwrote another
 
 
@@ -107,14 +112,14 @@ def test_temperature_above_zero_bypasses_the_cache_unless_a_sample_index_is_set(
 
 
 def test_a_reask_is_not_answered_by_the_cached_unparseable_answer(tmp_path):
-    replies = iter(["Maybe, it is hard to say.", "Yes, it says so."])
+    replies = iter(["Maybe", "Yes"])
     with stub_server(lambda messages, schema: next(replies)) as server:
         model = chat_model(settings(server, tmp_path / "c.sqlite"))
-        first = ask_yes_no(model, MESSAGES, retries=1)
+        first = ask_yes_no(model, retries=1)
         assert len(server.requests) == 2  # the re-ask went to the server, not to the cached "Maybe"
-        again = ask_yes_no(model, MESSAGES, retries=1)
+        again = ask_yes_no(model, retries=1)
         assert len(server.requests) == 2  # the next run replays both asks from the cache
-    assert first.parsed is not None and first.parsed.answer == "yes" and first.usage.calls == 2
+    assert first.parsed is not None and first.parsed.index == 0 and first.usage.calls == 2
     assert again.parsed == first.parsed and again.usage.cached_calls == 2
 
 
@@ -222,8 +227,7 @@ import json, sys
 from langchain_core.messages import HumanMessage
 from mbre.llm.settings import ModelSettings
 from mbre.llm.providers import chat_model
-from mbre.llm.structured import ask, ask_yes_no
-from mbre.schemas.answers import group_answer_model
+from mbre.llm.structured import ask_choice
 
 model = chat_model(ModelSettings(model="openai:stub-model", base_url=sys.argv[1], cache_path=sys.argv[2]))
 seen = []
@@ -235,9 +239,9 @@ def recording(prompt, llm_string):
 
 model.cache.lookup = recording
 messages = [HumanMessage("Smoke came from the fire.")]
-structured = ask(model, messages, group_answer_model(("cause", "effect")), field="label")
-plain = ask_yes_no(model, messages)
-print(json.dumps({"seen": seen, "cached": structured.usage.cached_calls + plain.usage.cached_calls}))
+letter = ask_choice(model, messages, ("A", "B", "C"), max_tokens=2)
+word = ask_choice(model, messages, ("A", "B"), max_tokens=3)
+print(json.dumps({"seen": seen, "cached": letter.usage.cached_calls + word.usage.cached_calls}))
 """
 
 
@@ -259,9 +263,8 @@ def test_keys_are_the_same_in_every_process(tmp_path):
         assert len(server.requests) == 2  # the second process was answered from the first one's entries
     first, second = runs
     assert first["seen"] == second["seen"] and (first["cached"], second["cached"]) == (0, 2)
-    structured, plain = (seen["llm_string"] for seen in first["seen"])
-    assert '"enum": ["cause", "effect", "none"]' in structured  # the schema itself, not its class name
-    assert "response_format" not in plain
+    letter, word = (seen["llm_string"] for seen in first["seen"])
+    assert '"max_tokens": 2' in letter and '"max_tokens": 3' in word  # the call's own parameters
     assert all(" at 0x" not in seen["llm_string"] for seen in first["seen"])  # no object reprs
 
 
@@ -273,8 +276,8 @@ def test_the_api_key_never_reaches_the_cache(tmp_path, monkeypatch):
         model = chat_model(settings(server, tmp_path / "c.sqlite"))
         lookup = model.cache.lookup
         model.cache.lookup = lambda prompt, llm_string: seen.append(llm_string) or lookup(prompt, llm_string)
-        ask(model, MESSAGES, AB, field="label")
-        ask_yes_no(model, MESSAGES)
+        ask(model)
+        ask(model, max_tokens=3)
         assert all(r["headers"]["authorization"] == f"Bearer {secret}" for r in server.requests)
     files = list(tmp_path.iterdir())
     assert any(f.name == "c.sqlite" for f in files) and len(seen) == 2

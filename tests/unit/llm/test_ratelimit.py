@@ -14,11 +14,8 @@ from mbre.graph.context import MbreContext
 from mbre.llm.providers import chat_model, chat_model_for
 from mbre.llm.ratelimit import RateLimiter
 from mbre.llm.settings import ModelSettings
-from mbre.llm.structured import Answer, ask
-from mbre.schemas.answers import group_answer_model
+from mbre.llm.structured import Answer, ask_choice
 from tests.support.openai_stub import stub_server
-
-SCHEMA = group_answer_model(("cause", "effect"))
 
 
 class FakeClock:
@@ -140,14 +137,16 @@ class CountingLimiter(RateLimiter):
 def test_cache_hits_neither_wait_for_nor_spend_the_budget(tmp_path):
     clock = FakeClock()
     limit = CountingLimiter(clock, tokens_per_minute=100)  # 100/60 tokens a second
-    with stub_server(lambda messages, schema: {"label": "cause"}) as server:
+    with stub_server(
+        lambda messages, schema: "A because it says!",
+    ) as server:
         built = chat_model(
             ModelSettings(model="openai:m", base_url=server.base_url, cache_path=str(tmp_path / "c"))
         )
         model = built.model_copy(update={"rate_limiter": limit})
 
         def asked(text: str) -> Answer:
-            return ask(model, [HumanMessage(text)], SCHEMA, field="label")
+            return ask_choice(model, [HumanMessage(text)], ("A", "B"), max_tokens=20)
 
         spent = asked("first").usage  # 50 prompt + 18 completion tokens: 32 left
         assert spent.prompt_tokens + spent.completion_tokens == 68

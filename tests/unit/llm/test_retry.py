@@ -12,17 +12,24 @@ from mbre.graph.context import MbreContext
 from mbre.llm.providers import MbreChatOpenAI, chat_model, chat_model_for
 from mbre.llm.retry import LLMCallError, Retrier
 from mbre.llm.settings import ModelSettings
-from mbre.llm.structured import ask, ask_yes_no
-from mbre.schemas.answers import group_answer_model
+from mbre.llm.structured import Answer, Choice, ask_choice
 from tests.support.openai_stub import Fault, StubServer, stub_server
 
-MESSAGES = [SystemMessage("Pick the relation."), HumanMessage("Smoke came from the fire.")]
-SCHEMA = group_answer_model(("cause", "effect"))
+MESSAGES = [SystemMessage("Pick the relation: A. cause, B. effect, C. none."), HumanMessage("Smoke came.")]
+YES_NO = [HumanMessage("Smoke came from the fire. Is smoke the effect of fire? Answer yes or no.")]
 NOW = 1_700_000_000.0
 
 
-def answer(messages: list[dict[str, Any]], schema_name: str) -> dict[str, Any] | str:
-    return {"label": "cause"} if schema_name else "Yes, it says so."
+def answer(messages: list[dict[str, Any]], schema_name: str) -> str:
+    return "Yes" if "yes or no" in messages[-1]["content"] else "B"
+
+
+def ask(model: MbreChatOpenAI, retries: int = 1) -> Answer[Choice]:
+    return ask_choice(model, MESSAGES, ("A", "B", "C"), max_tokens=2, retries=retries)
+
+
+def ask_yes_no(model: MbreChatOpenAI) -> Answer[Choice]:
+    return ask_choice(model, YES_NO, ("yes", "no"), max_tokens=2)
 
 
 def model_with(
@@ -50,9 +57,9 @@ def model_with(
 def test_each_transient_fault_is_retried_and_counted(fault, kind):
     with stub_server(answer, faults={0: fault, 1: fault}) as server:
         model, sleeps = model_with(server, timeout=0.5)
-        result = ask(model, MESSAGES, SCHEMA, field="label")
+        result = ask(model)
         assert server.injected == {fault.kind: 2} and len(server.requests) == 3
-    assert result.parsed is not None and result.parsed.label == "cause"
+    assert result.parsed is not None and result.parsed.index == 1
     assert result.usage.calls == 1 and result.usage.retries == 2
     assert model.retrier.stats() == {kind: 2}
     assert sleeps == [0.5, 1.0]  # exponential backoff (the jitter is pinned to its top)
@@ -61,9 +68,9 @@ def test_each_transient_fault_is_retried_and_counted(fault, kind):
 def test_yes_no_questions_are_retried_too():
     with stub_server(answer, faults={0: Fault("server_error", status=502)}) as server:
         model, _ = model_with(server)
-        result = ask_yes_no(model, MESSAGES)
+        result = ask_yes_no(model)
         assert len(server.requests) == 2
-    assert result.parsed is not None and result.parsed.answer == "yes" and result.usage.retries == 1
+    assert result.parsed is not None and result.parsed.index == 0 and result.usage.retries == 1
 
 
 @pytest.mark.parametrize(
@@ -79,7 +86,7 @@ def test_yes_no_questions_are_retried_too():
 def test_retry_after_is_honoured(fault, waited):
     with stub_server(answer, faults={0: fault}) as server:
         model, sleeps = model_with(server)
-        ask(model, MESSAGES, SCHEMA, field="label")
+        ask(model)
         assert len(server.requests) == 2
     assert sleeps == [waited]
 
@@ -89,7 +96,7 @@ def test_a_bad_request_fails_fast_with_the_providers_message():
     with stub_server(answer, faults=lambda number, body: refusal) as server:
         model, sleeps = model_with(server)
         with pytest.raises(LLMCallError, match=r"HTTP 400.*Invalid value for 'top_logprobs'") as info:
-            ask(model, MESSAGES, SCHEMA, field="label")
+            ask(model)
         assert len(server.requests) == 1
     assert info.value.status == 400 and info.value.retries == 0
     assert sleeps == [] and model.retrier.stats() == {}
@@ -101,7 +108,7 @@ def test_retries_stop_at_the_bound_and_the_backoff_at_its_cap():
         with pytest.raises(
             LLMCallError, match=r"gave up after 4 retries \(last failure: server_error\): injected fault"
         ) as info:
-            ask_yes_no(model, MESSAGES)
+            ask_yes_no(model)
         assert len(server.requests) == 5
     assert info.value.status == 503 and info.value.retries == 4
     assert sleeps == [1.0, 2.0, 3.0, 3.0]
@@ -111,7 +118,7 @@ def test_retries_stop_at_the_bound_and_the_backoff_at_its_cap():
 def test_jitter_spreads_the_waits_below_the_backoff():
     with stub_server(answer, faults={0: Fault("reset"), 1: Fault("reset")}) as server:
         model, sleeps = model_with(server, jitter=lambda: 0.0)
-        ask(model, MESSAGES, SCHEMA, field="label")
+        ask(model)
         assert len(server.requests) == 3
     assert sleeps == [0.25, 0.5]  # half the backoff at the bottom of the jitter
 
@@ -119,16 +126,16 @@ def test_jitter_spreads_the_waits_below_the_backoff():
 def test_a_malformed_answer_is_reasked_not_retried():
     with stub_server(answer, faults={0: Fault("malformed")}) as server:
         model, sleeps = model_with(server)
-        result = ask(model, MESSAGES, SCHEMA, field="label", retries=1)
+        result = ask_choice(model, YES_NO, ("yes", "no"), max_tokens=2, retries=1)
         assert len(server.requests) == 2
     assert result.parsed is not None and result.usage.calls == 2 and result.usage.retries == 0
     assert result.usage.completion_tokens > 0 and sleeps == []  # the cut-off answer was billed and counted
 
     with stub_server(answer, faults=lambda number, body: Fault("malformed")) as server:
         model, _ = model_with(server)
-        result = ask(model, MESSAGES, SCHEMA, field="label", retries=1)
-    assert result.parsed is None and result.raw == '{"label":'  # an abstention keeps what came back
-    assert result.error is not None and "does not parse" in result.error
+        result = ask_choice(model, YES_NO, ("yes", "no"), max_tokens=2, retries=1)
+    assert result.parsed is None and result.raw == "Y"  # an abstention keeps what came back
+    assert result.error is not None and "names none of yes, no" in result.error
 
 
 def test_the_context_sets_the_retries_and_turns_the_sdks_own_off():

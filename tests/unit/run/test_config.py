@@ -17,7 +17,7 @@ def test_precedence_file_env_flags(tmp_path, monkeypatch):
         "openai:gpt-4o-mini",
         0.02,
         "multiclass",
-        "best",
+        "calibrated",
     )
 
 

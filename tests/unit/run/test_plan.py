@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 from mbre import MbreContext
 from mbre.cli.app import app
 from mbre.inventory.inventory import Inventory
-from mbre.prompts.render import verification_messages
-from mbre.run.plan import VERIFICATION_ANSWER_TOKENS, plan
+from mbre.prompts.render import answer_tokens, verification_messages
+from mbre.run.plan import plan
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES
@@ -23,22 +23,32 @@ def test_calls_per_strategy_match_the_method():
     assert binary.low == binary.high and binary.low.calls == 3 * 12
     first = SENTENCES[0]
     prompt = sum(
-        sum(len(str(m.content)) for m in verification_messages(SCHEMA, r.label, first)) // 4
+        sum(
+            len(str(m.content))
+            for m in verification_messages(
+                SCHEMA, r.label, first, INVENTORY.demonstrations.for_labels([r.label], first, 1)
+            )
+        )
+        // 4
         for r in SCHEMA.positive
     )
     assert plan(INVENTORY, [first], MbreContext(strategy="binary")).low.prompt_tokens == prompt
-    assert binary.low.completion_tokens == 36 * VERIFICATION_ANSWER_TOKENS
+    assert binary.low.completion_tokens == 36 * answer_tokens("verify")
 
     multiclass = plan(INVENTORY, SENTENCES, MbreContext(strategy="multiclass"))
     assert multiclass.low.calls == multiclass.high.calls == 3
 
-    mbre = plan(INVENTORY, SENTENCES, MbreContext())
-    assert (mbre.low.calls, mbre.high.calls) == (3 * 2, 3 * 2 * 2)  # K asks, then up to K verifications
+    paper = plan(INVENTORY, SENTENCES, MbreContext(decision="paper"))
+    assert (paper.low.calls, paper.high.calls) == (3 * 2, 3 * 2 * 2)  # K asks, then up to K verifications
     # The upper bound adds the two longest of the 12 yes/no prompts per sentence.
-    verified = mbre.high.prompt_tokens - mbre.low.prompt_tokens
+    verified = paper.high.prompt_tokens - paper.low.prompt_tokens
     assert binary.high.prompt_tokens / 12 * 2 <= verified < binary.high.prompt_tokens
 
-    routed = plan(INVENTORY, SENTENCES, MbreContext(route_top_k=1))
+    # The calibrated decision verifies every group's favourite, and perhaps the leader's inverse.
+    calibrated = plan(INVENTORY, SENTENCES, MbreContext())
+    assert (calibrated.low.calls, calibrated.high.calls) == (3 * 4, 3 * 5)
+
+    routed = plan(INVENTORY, SENTENCES, MbreContext(route_top_k=1, decision="paper"))
     assert (routed.low.calls, routed.high.calls) == (3, 6)  # the nearest relation's group only
 
 
@@ -58,4 +68,4 @@ def test_the_plan_command_prints_bounds_without_any_call(tmp_path):
     text = " ".join(result.output.split())
     assert "plan for 21 sentences" in text
     assert "binary │ 252 │ 12.00" in text and "multiclass │ 21 │ 1.00" in text
-    assert "mbre │ 42 .. 84 │ 2.00 .. 4.00" in text
+    assert "mbre │ 84 .. 105 │ 4.00 .. 5.00" in text

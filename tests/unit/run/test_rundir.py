@@ -18,7 +18,7 @@ from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Sample
 from tests.support.data import EXAMPLES
-from tests.support.fakes import Reply, ScriptedChatModel, asked_label, instance_in, text_of
+from tests.support.fakes import Reply, ScriptedChatModel, content_free, gold_reply, instance_in, text_of
 
 SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
 INVENTORY = Inventory.build(SCHEMA)
@@ -28,18 +28,10 @@ SENTENCES = read_instances(EXAMPLES / "sentences.jsonl")
 def gold_model(fail_on: set[str] = frozenset()) -> ScriptedChatModel:
     """A perfect labeller that raises (like an endpoint that keeps failing) for the ids in `fail_on`."""
 
-    def respond(messages, schema: str) -> Reply:
-        prompt = text_of(messages)
-        instance = instance_in(prompt, SENTENCES)
-        if instance.id in fail_on:
-            raise ConnectionError(f"endpoint down for {instance.id}")
-        if schema == "GroupAnswer":
-            offered = re.findall(r"^- (\S+): ", messages[0].content, flags=re.MULTILINE)
-            return Reply(
-                {"label": instance.relation if instance.relation in offered else "none"}, probability=0.9
-            )
-        holds = asked_label(prompt, SCHEMA, instance) == instance.relation
-        return Reply({"answer": "yes" if holds else "no"}, probability=0.95)
+    def respond(messages) -> Reply:
+        if not content_free(messages) and instance_in(text_of(messages), SENTENCES).id in fail_on:
+            raise ConnectionError(f"endpoint down for {instance_in(text_of(messages), SENTENCES).id}")
+        return gold_reply(messages, SCHEMA, SENTENCES)
 
     return ScriptedChatModel(responder=respond)
 
@@ -63,7 +55,7 @@ def test_a_budget_stop_then_a_resume_labels_each_sentence_once_without_asking_ag
     assert second.resumed == len(done) and second.sentences == len(SENTENCES) - len(done)
     assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES)  # each exactly once
     # The resumed run asked only about the sentences not finished before.
-    resumed_prompts = [text_of(messages) for _, messages in model.calls[asked_before:]]
+    resumed_prompts = [text_of(m) for m in model.calls[asked_before:] if not content_free(m)]
     assert not any(instance_in(p, SENTENCES).id in done for p in resumed_prompts)
     assert all(s.relation == s.gold for s in RunDir(tmp_path).samples())
     # Each invocation left its wall time and its sentences, so the whole run stays timed.
@@ -124,7 +116,7 @@ def test_a_torn_last_line_is_cut_and_that_sentence_asked_again(tmp_path):
     model = gold_model()
     summary = discover(INVENTORY, SENTENCES[:4], MbreContext(chat_model=model), tmp_path)
     assert summary.resumed == 3 and summary.sentences == 1
-    assert {instance_in(text_of(m), SENTENCES).id for _, m in model.calls} == {torn_id}
+    assert {instance_in(text_of(m), SENTENCES).id for m in model.calls if not content_free(m)} == {torn_id}
     assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES[:4])
 
 
@@ -187,7 +179,7 @@ def test_a_sentence_over_the_models_context_is_refused_with_the_reason(tmp_path,
         r"over the context of 2048 tokens",
         record["reason"],
     )
-    assert not any("many more words" in text_of(m) for _, m in model.calls)
+    assert not any("many more words" in text_of(m) for m in model.calls)
 
 
 @pytest.mark.parametrize(

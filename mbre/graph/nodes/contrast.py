@@ -1,0 +1,21 @@
+"""Contrast node: before deciding on a label whose relation the inventory also holds the other way round
+(head and tail swapped), verify that inverse too, so the direction is chosen on evidence for both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from mbre.graph.context import MbreContext
+from mbre.graph.decision import leader
+from mbre.graph.state import State
+from mbre.inventory.inventory import Inventory
+
+
+def contrast(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict[str, Any]:
+    best = leader(runtime.context.strategy, state.extractions, state.verdicts)
+    inverse = inventory.schema.inverse_of(best) if best is not None else None
+    if inverse is None or inverse in state.candidates:
+        return {}
+    return {"candidates": [*state.candidates, inverse]}
