@@ -5,7 +5,10 @@ Plain `typing` only: the command line reads these to build its options, and must
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, Literal, get_args
+
+from mbre.errors import SettingError
 
 Strategy = Literal["mbre", "multiclass", "binary"]
 """`mbre` (the paper), or the baselines `multiclass` (one prompt, all labels) and `binary` (one yes/no
@@ -20,6 +23,22 @@ STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 STUDENTS: tuple[StudentKind, ...] = get_args(StudentKind)
 #: The thresholds the paper's analysis looks at, replayed by `mbre evaluate`.
 EPSILONS = (0.001, 0.01, 0.02, 0.05, 0.1)
+
+
+def parse_strategies(text: str) -> list[Strategy]:
+    """`"mbre,binary"` as strategies: each known and named once, at least one, in the order given."""
+    names = [name.strip() for name in text.split(",")]
+    return check_strategies(names)
+
+
+def check_strategies(names: Sequence[str]) -> list[Strategy]:
+    """The names as strategies, each known and named once, at least one."""
+    if not names or len(set(names)) != len(names) or not set(names) <= set(STRATEGIES):
+        raise SettingError(
+            f"name distinct strategies from {', '.join(STRATEGIES)}, at least one; got {list(names)}"
+        )
+    return [strategy for name in names for strategy in STRATEGIES if strategy == name]
+
 
 #: Field metadata key: the setting changes an answer or a decision (recorded in manifests and reports).
 ANSWER = "answer"
