@@ -14,7 +14,7 @@ from pathlib import Path
 from langchain_core.callbacks import BaseCallbackHandler
 from pydantic import BaseModel, computed_field
 
-from mbre.errors import InputError, MbreError, SettingError
+from mbre.errors import InputError, Stopped
 from mbre.evaluation.gold import select_slice
 from mbre.evaluation.metrics import (
     SEMEVAL_LABELS,
@@ -28,21 +28,17 @@ from mbre.evaluation.metrics import (
 )
 from mbre.evaluation.records import RunRecord, run_record
 from mbre.evaluation.replays import TOP_KS, RouteRow, SweepRow, epsilon_sweep, route_replay
+from mbre.files import mask
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.run.discover import EventSink, discover, provenance
+from mbre.run.lock import hold
 from mbre.run.rundir import RunDir
+from mbre.run.signals import signal_name
 from mbre.schemas.instances import Instance
-from mbre.schemas.options import EPSILONS, STRATEGIES, Strategy, answer_settings
+from mbre.schemas.options import EPSILONS, Strategy, answer_settings, check_strategies
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Sample, Usage
-
-
-class EvaluationStopped(MbreError):
-    """A strategy's run stopped before every sentence was labelled (interrupt or budget): its scores
-    would count the missing sentences as abstentions, so none are computed. The same call resumes."""
-
-    exit_code = 1
 
 
 class Setup(BaseModel):
@@ -134,15 +130,6 @@ class Evaluation(BaseModel):
     """Replayed from the mbre run's answers: every group, then each routing width; empty without mbre."""
 
 
-def check_strategies(names: Sequence[str]) -> list[Strategy]:
-    """The names as strategies, each known and named once, at least one."""
-    if not names or len(set(names)) != len(names) or not set(names) <= set(STRATEGIES):
-        raise SettingError(
-            f"name distinct strategies from {', '.join(STRATEGIES)}, at least one; got {list(names)}"
-        )
-    return [strategy for name in names for strategy in STRATEGIES if strategy == name]
-
-
 def is_semeval(schema: RelationSchema) -> bool:
     return set(schema.labels) == SEMEVAL_LABELS
 
@@ -183,44 +170,46 @@ def evaluate(
     out_dir = Path(out_dir)
     results: list[StrategyResult] = []
     mbre_samples: list[Sample] = []
-    for strategy in strategies:
-        if on_event is not None:
-            on_event({"event": "strategy", "strategy": strategy, "sentences": len(instances)})
-        ctx = replace(base_ctx, strategy=strategy, route_top_k=None)
-        run_dir = out_dir / strategy
-        summary = discover(
-            inventory,
-            instances,
-            ctx,
-            run_dir,
-            concurrency=concurrency,
-            on_event=on_event,
-            callbacks=callbacks,
-            fresh=fresh,
-        )
-        if summary.stopped is not None:
-            raise EvaluationStopped(
-                f"the {strategy} run stopped ({summary.stopped}); the same command resumes"
+    with hold(*(out_dir / strategy for strategy in strategies)):  # refused at once if one is in use
+        for strategy in strategies:
+            if on_event is not None:
+                on_event({"event": "strategy", "strategy": strategy, "sentences": len(instances)})
+            ctx = replace(base_ctx, strategy=strategy, route_top_k=None)
+            run_dir = out_dir / strategy
+            summary = discover(
+                inventory,
+                instances,
+                ctx,
+                run_dir,
+                concurrency=concurrency,
+                on_event=on_event,
+                callbacks=callbacks,
+                fresh=fresh,
             )
-        run = RunDir(run_dir)
-        by_id = {sample.id: sample for sample in run.samples()}
-        ordered = [by_id[instance.id] for instance in instances if instance.id in by_id]
-        failures = run.failures()
-        no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
-        pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
-        usage = sum((sample.decision.usage for sample in ordered), Usage())
-        timed = [timing for timing in run.timings() if timing.cached_calls == 0]
-        cost = Cost(
-            sentences=len(ordered),
-            calls=usage.calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            timed_sentences=sum(timing.sentences for timing in timed),
-            seconds=sum(timing.seconds for timing in timed),
-        )
-        results.append(_score(strategy, str(run_dir), gold_labels, pred, schema, no_sample, cost))
-        if strategy == "mbre":
-            mbre_samples = ordered
+            if summary.signal is not None:  # its scores would count the missing sentences as abstentions
+                raise Stopped(
+                    summary.signal,
+                    f"the {strategy} run stopped ({signal_name(summary.signal)}): the same command resumes",
+                )
+            run = RunDir(run_dir)
+            by_id = {sample.id: sample for sample in run.samples()}
+            ordered = [by_id[instance.id] for instance in instances if instance.id in by_id]
+            failures = run.failures()
+            no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
+            pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
+            usage = sum((sample.decision.usage for sample in ordered), Usage())
+            timed = [timing for timing in run.timings() if timing.cached_calls == 0]
+            cost = Cost(
+                sentences=len(ordered),
+                calls=usage.calls,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                timed_sentences=sum(timing.sentences for timing in timed),
+                seconds=sum(timing.seconds for timing in timed),
+            )
+            results.append(_score(strategy, str(run_dir), gold_labels, pred, schema, no_sample, cost))
+            if strategy == "mbre":
+                mbre_samples = ordered
     reference = "mbre" if "mbre" in strategies else strategies[0]
     results = _with_ratios(results, reference)
     gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
@@ -294,7 +283,11 @@ def _setup(inventory: Inventory, ctx: MbreContext, limit: int | None, seed: int,
         grouping_hash=origin.grouping_hash,
         groups=[list(group) for group in inventory.grouping.groups],
         no_relation=inventory.schema.no_relation_label,
-        settings={name: value for name, value in answer_settings(ctx).items() if name != "strategy"},
+        settings={
+            name: mask(value) if isinstance(value, str) else value
+            for name, value in answer_settings(ctx).items()
+            if name != "strategy"
+        },
         limit=limit,
         seed=seed if limit is not None else None,
         sentences=sentences,

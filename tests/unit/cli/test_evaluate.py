@@ -22,6 +22,7 @@ from mbre.schemas.results import Decision, Sample
 from tests.support.data import PROVENANCE, ROOT, SEMEVAL
 from tests.support.fakes import Reply, ScriptedChatModel
 from tests.support.fruits import GOLD, GROUPING, SCHEMA, fruit_model, keyword_sentences
+from tests.support.lock_holder import start_holder
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -289,3 +290,17 @@ def test_bench_runs_the_seeded_semeval_slice(semeval_schema, semeval_test, tmp_p
     assert [(r.accuracy, r.semeval_macro_f1) for r in evaluation.strategies] == [(0.0, 0.0), (0.0, 0.0)]
     assert "3 gold sentences" in capsys.readouterr().out
     assert (tmp_path / "report.md").is_file()
+
+
+def test_evaluate_is_refused_at_once_while_another_process_writes_one_of_its_runs(model, inputs, tmp_path):
+    holder = start_holder(tmp_path / "report" / "binary")
+    try:
+        result = runner.invoke(app, evaluate_args(inputs, tmp_path / "report"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'report' / 'binary'} is in use by another mbre process (pid {holder.pid})" in (
+        " ".join(result.output.split())
+    )
+    assert not model.calls and not (tmp_path / "report" / "mbre" / "manifest.json").exists()
