@@ -3,7 +3,8 @@
 Every file mbre writes goes through here: a record is appended as one complete line or not at all, a whole
 file is replaced atomically, and a write that fails (full disk, no permission, read-only file system) is
 one `StorageError` that names the path. Before anything is written, the secrets this process has read (API
-keys) and any credentials in URLs are masked, so no file can hold them, whatever a provider echoes.
+keys, the credentials of an endpoint's URL) are masked, so no file can hold them, whatever a provider
+echoes. Only those: a sentence that merely looks like a URL with a password is data, and stays as it is.
 """
 
 from __future__ import annotations
@@ -40,13 +41,18 @@ def remember_secret(value: str) -> None:
 
 
 def mask(text: str) -> str:
-    """`text` without the remembered secrets, without `user:password@` in URLs and without secret-looking
-    query parameters (`?api-key=...`)."""
+    """`text` without the remembered secrets."""
     with _secrets_lock:
         secrets = sorted(_secrets, key=len, reverse=True)  # a key that contains another goes first
     for secret in secrets:
         text = text.replace(secret, MASK)
-    text = _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+    return text
+
+
+def mask_urls(text: str) -> str:
+    """A setting or a command line without secrets, nor any `user:password@` in its URLs or secret-looking
+    query parameters (`?api-key=...`): what a manifest or a report records of the user's configuration."""
+    text = _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", mask(text))
     return _URL_SECRET_PARAMETER.sub(rf"\g<name>{MASK}", text)
 
 

@@ -28,7 +28,7 @@ from mbre.evaluation.metrics import (
 )
 from mbre.evaluation.records import RunRecord, run_record
 from mbre.evaluation.replays import TOP_KS, RouteRow, SweepRow, epsilon_sweep, route_replay
-from mbre.files import mask
+from mbre.files import mask_urls
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.run.discover import EventSink, discover, provenance
@@ -284,7 +284,7 @@ def _setup(inventory: Inventory, ctx: MbreContext, limit: int | None, seed: int,
         groups=[list(group) for group in inventory.grouping.groups],
         no_relation=inventory.schema.no_relation_label,
         settings={
-            name: mask(value) if isinstance(value, str) else value
+            name: mask_urls(value) if isinstance(value, str) else value
             for name, value in answer_settings(ctx).items()
             if name != "strategy"
         },

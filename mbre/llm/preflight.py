@@ -14,7 +14,7 @@ import openai
 from langchain_core.language_models import BaseChatModel
 
 from mbre.errors import MbreError
-from mbre.files import mask
+from mbre.files import mask, mask_urls
 from mbre.llm.cache import SqliteLLMCache
 from mbre.llm.providers import MbreChatOpenAI, chat_model_for, check_model, not_a_completion, parse_spec
 from mbre.llm.retry import provider_message
@@ -60,7 +60,7 @@ def check_endpoint(model: BaseChatModel, timeout: float) -> None:
     the key; see the module docstring for what is asked."""
     if not isinstance(model, MbreChatOpenAI):
         return
-    url = mask(str(model.root_client.base_url)).rstrip("/")
+    url = mask_urls(str(model.root_client.base_url)).rstrip("/")
     client = model.root_client.with_options(
         max_retries=0, timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS)
     )

@@ -18,7 +18,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import Field, SecretStr
 
 from mbre.errors import MbreError
-from mbre.files import mask, remember_secret
+from mbre.files import mask_urls, remember_secret
 from mbre.llm.cache import SqliteLLMCache, llm_string
 from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, embedded_model
 from mbre.llm.local.server import CTX_PER_SLOT, local_server
@@ -73,9 +73,10 @@ class MbreChatOpenAI(ChatOpenAI):
         return super()._create_chat_result(response, generation_info)
 
     def _not_a_completion(self, problem: str) -> LLMCallError:
+        url = mask_urls(str(self.root_client.base_url).rstrip("/"))
         return LLMCallError(
-            f"{mask(str(self.root_client.base_url).rstrip('/'))} answered with something that is not a chat "
-            f"completion ({problem}): check base_url (an OpenAI-compatible API usually ends in /v1)",
+            f"{url} answered with something that is not a chat completion ({problem}): check base_url (an "
+            "OpenAI-compatible API usually ends in /v1)",
             status=200,
             retries=0,
         )
@@ -150,9 +151,10 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         endpoint = f"embedded:{embedded_model(name).sha256}"
     else:
         base_url, api_key = settings.base_url, _api_key(settings)
-        password = urlparse(base_url).password if base_url else None
-        if password:  # a provider may echo it alone; URLs are masked whole anyway
-            remember_secret(password)
+        credentials = urlparse(base_url) if base_url else None
+        if credentials is not None and credentials.password:  # a provider may echo the URL, or the password
+            remember_secret(f"{credentials.username}:{credentials.password}")
+            remember_secret(credentials.password)
     loopback = _is_loopback(base_url)  # a proxy from the environment must never see a local call
     model = MbreChatOpenAI(
         model=name,

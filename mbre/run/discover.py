@@ -20,7 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 
 from mbre.errors import InputError, SettingError, StorageError
-from mbre.files import mask
+from mbre.files import mask, mask_urls
 from mbre.graph.builder import build_graph
 from mbre.graph.context import MbreContext
 from mbre.graph.state import InputState, OutputState, State
@@ -125,11 +125,11 @@ def manifest(
         for instance in instances:
             digest.update(instance.model_dump_json().encode("utf-8") + b"\n")
         input_sha256 = digest.hexdigest()
-    settings = {name: mask(v) if isinstance(v, str) else v for name, v in answer_settings(ctx).items()}
+    settings = {name: mask_urls(v) if isinstance(v, str) else v for name, v in answer_settings(ctx).items()}
     return Manifest(
         mbre_version=mbre_version(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        command=[mask(arg) for arg in sys.argv],
+        command=[mask_urls(arg) for arg in sys.argv],
         input_file=str(input_file or "(in memory)"),
         input_sha256=input_sha256,
         schema_hash=inventory.schema.sha256,

@@ -9,21 +9,22 @@ import os
 import pytest
 
 from mbre.errors import StorageError
-from mbre.files import append_line, ensure_dir, mask, remember_secret, write_atomic
+from mbre.files import append_line, ensure_dir, mask, mask_urls, remember_secret, write_atomic
 
 
-def test_remembered_secrets_and_url_credentials_are_masked():
+def test_remembered_secrets_are_masked_and_data_that_looks_like_one_is_not():
     remember_secret("sk-files-test-0123456789")
     remember_secret("short")  # placeholders such as "EMPTY" are no secrets
-    text = (
-        "Incorrect API key provided: sk-files-test-0123456789 at https://alice:s3cret-pw@api.example.com/v1 "
-        "and https://example.com/v1?api-key=abc123&x=1, a short word stays"
-    )
-    assert mask(text) == (
-        "Incorrect API key provided: *** at https://***@api.example.com/v1 "
-        "and https://example.com/v1?api-key=***&x=1, a short word stays"
-    )
-    assert mask("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+    text = "Incorrect API key provided: sk-files-test-0123456789; a short word stays"
+    assert mask(text) == "Incorrect API key provided: ***; a short word stays"
+    sentence = "Acme's old intranet was at http://jane:hunter22@intranet.acme.example/?token=t0k3n."
+    assert mask(sentence) == sentence  # a sentence of the corpus is data, not a secret of this process
+
+
+def test_settings_and_command_lines_lose_url_credentials():
+    assert mask_urls("https://alice:s3cret-pw@api.example.com/v1") == "https://***@api.example.com/v1"
+    assert mask_urls("https://example.com/v1?api-key=abc123&x=1") == "https://example.com/v1?api-key=***&x=1"
+    assert mask_urls("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
 
 
 def test_an_appended_line_is_masked_and_whole(tmp_path):
