@@ -102,8 +102,8 @@ def discover_command(
         spend = parse_budget(budget, ctx) if budget else None
         check_schema_fits(inventory, ctx)
         check_models(ctx)
+        tracer = JsonlTracer(trace) if trace else None
         with hold(run_dir):  # before the models start: a second process is refused at once
-            tracer = JsonlTracer(trace) if trace else None
             prepare_models(ctx)
             with RunProgress(len(instances), inventory.schema.no_relation_label) as progress:
                 summary = discover(

@@ -203,6 +203,7 @@ def test_paths_that_cannot_be_written_are_one_line_and_exit_1(tmp_path):
         1,
         f"error: {tmp_path / 'file'} is a file, not a directory: choose another path",
     )
+    assert not (tmp_path / "run").exists()
     assert (trace_nowhere.exit_code, one_line(trace_nowhere)) == (
         1,
         f"error: cannot write {tmp_path / 'missing' / 'trace.jsonl'}: No such file or directory",
