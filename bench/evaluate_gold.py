@@ -23,12 +23,13 @@ from rich.console import Console
 from mbre.cli.evaluate import DEFAULT_ARMS, print_evaluation
 from mbre.evaluation.gold import load_gold, select_slice
 from mbre.evaluation.report import write_evaluation
-from mbre.evaluation.strategies import Evaluation, check_strategies, evaluate
+from mbre.evaluation.strategies import Evaluation, evaluate
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.llm.providers import chat_model_for
 from mbre.run.config import load_context
 from mbre.schemas.instances import Instance, read_instances
+from mbre.schemas.options import parse_arms
 from mbre.schemas.relations import RelationSchema
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2010_task8"
@@ -107,7 +108,7 @@ def main() -> None:
     name = f"{args.data.name}-{args.split}-n{args.n}-seed{args.seed}-examples{args.examples}"
     report_dir = args.report_dir or Path("reports") / name
     ctx = load_context(model=args.model, base_url=args.base_url, shots=max(args.examples, 1))
-    strategies = [arm.name for arm in check_strategies(args.strategies.split(","))]
+    strategies = [arm.name for arm in parse_arms(args.strategies)]
     run(
         args.data,
         args.n,

@@ -1,5 +1,6 @@
 """The errors mbre raises on purpose. Each one derives from `MbreError`, so the command line tells a user's
-mistake or a failing service (one line, exit 2) from a bug in mbre (a traceback, exit 1)."""
+mistake, a failing service or a failing disk (one line, the error's exit status) from a bug in mbre (a
+traceback, exit 1)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,29 @@ class InputError(MbreError):
 
 class SettingError(MbreError):
     """A setting, option or argument whose value cannot work (`--budget 5eur`, `--limit 0`, ...)."""
+
+
+class StorageError(MbreError):
+    """A file mbre must write, or a store it must use, fails: a full disk, a missing permission, a read-only
+    file system, a damaged LLM-call cache. The message names the path and what to do; a run stops at
+    once, since every sentence would fail the same way."""
+
+    exit_code = 1
+
+    @classmethod
+    def cannot_write(cls, path: object, error: OSError) -> StorageError:
+        """`cannot write PATH: No space left on device`, from the OS error of a write."""
+        return cls(f"cannot write {path}: {error.strerror or error}")
+
+
+class Stopped(MbreError):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped a command before it had started its work, or between two
+    runs: nothing is lost, and the same command resumes. Exits 128 + the signal's number, as shells do."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 def pydantic_field(loc: tuple[int | str, ...]) -> str:

@@ -16,6 +16,7 @@ from mbre.cli.options import (
     GroupingOpt,
     InputOpt,
     ModelOpt,
+    NoCacheOpt,
     NoRelationOpt,
     OnBadInputOpt,
     RelationsOpt,
@@ -25,6 +26,7 @@ from mbre.cli.options import (
     StrategyOpt,
     ThresholdOpt,
     ThresholdsOpt,
+    check_models,
     decision_settings,
     load_inventory,
     prepare_models,
@@ -61,7 +63,7 @@ def discover_command(
     shots: ShotsOpt = None,
     route_top_k: RouteTopKOpt = None,
     concurrency: ConcurrencyOpt = 4,
-    limit: Annotated[int | None, typer.Option(help="Label only the first N sentences.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N sentences.")] = None,
     grouping: GroupingOpt = None,
     no_relation: NoRelationOpt = None,
     on_bad_input: OnBadInputOpt = "fail",
@@ -76,65 +78,92 @@ def discover_command(
     trace: Annotated[
         Path | None, typer.Option(help="Write a JSON Lines trace of every node and LLM call.")
     ] = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Label every sentence of --input into --run-dir: one sample per sentence, with confidence and
-    provenance. Re-running the same command resumes where it stopped."""
+    provenance. Re-running the same command resumes where it stopped.
+
+    Exit status: 0 when every sentence is labelled; 1 when some failed (now or earlier, see
+    --retry-failed) or a file cannot be written; 2 for bad input or settings; 3 when --budget stopped the
+    run; 130, 143 or 129 when Ctrl-C, SIGTERM or SIGHUP stopped it."""
     from mbre.cli.progress import RunProgress
     from mbre.run.budget import parse_budget
     from mbre.run.config import load_context
-    from mbre.run.discover import discover
+    from mbre.run.discover import check_schema_fits, discover
+    from mbre.run.lock import hold
     from mbre.run.rundir import RunDir
+    from mbre.run.signals import stop_with_error
     from mbre.run.tracing import JsonlTracer
 
-    inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
-    instances, bad = read_input(input, on_bad_input)
-    instances = instances[:limit]
-    ctx = load_context(
-        config,
-        model=model,
-        base_url=base_url,
-        strategy=strategy,
-        decision=decision,
-        epsilon=epsilon,
-        shots=shots,
-        route_top_k=route_top_k,
-        **decision_settings(inventory, threshold, thresholds),
-    )
-    spend = parse_budget(budget, ctx) if budget else None
-    prepare_models(ctx)
-    tracer = JsonlTracer(trace) if trace else None
-    try:
-        with RunProgress(len(instances), inventory.schema.no_relation_label) as progress:
-            summary = discover(
-                inventory,
-                instances,
-                ctx,
-                run_dir,
-                input_file=input,
-                concurrency=concurrency,
-                on_event=progress.on_event,
-                callbacks=[tracer] if tracer else [],
-                retry_failed=retry_failed,
-                fresh=fresh,
-                budget=spend,
-                quarantined=bad,
-            )
-    finally:
-        if tracer is not None:
-            tracer.close()
+    with stop_with_error():
+        inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
+        instances, bad, input_sha256 = read_input(input, on_bad_input)
+        instances = instances[:limit]
+        ctx = load_context(
+            config,
+            model=model,
+            base_url=base_url,
+            strategy=strategy,
+            decision=decision,
+            epsilon=epsilon,
+            shots=shots,
+            route_top_k=route_top_k,
+            cache=False if no_cache else None,
+            **decision_settings(inventory, threshold, thresholds),
+        )
+        spend = parse_budget(budget, ctx) if budget else None
+        check_schema_fits(inventory, ctx)
+        check_models(ctx)
+        tracer = JsonlTracer(trace) if trace else None
+        with hold(run_dir):  # before the models start: a second process is refused at once
+            prepare_models(ctx)
+            with RunProgress(len(instances), inventory.schema.no_relation_label) as progress:
+                summary = discover(
+                    inventory,
+                    instances,
+                    ctx,
+                    run_dir,
+                    input_file=input,
+                    input_sha256=input_sha256,
+                    concurrency=concurrency,
+                    on_event=progress.on_event,
+                    callbacks=[tracer] if tracer else [],
+                    retry_failed=retry_failed,
+                    fresh=fresh,
+                    budget=spend,
+                    quarantined=bad,
+                )
     _print_summary(summary, RunDir(run_dir), ctx)
-    if summary.failed:
-        for sentence, error in list(summary.failed.items())[:10]:
-            console.print(f"[red]failed[/] {sentence}: {error}", highlight=False)
+    raise typer.Exit(_exit_status(summary, run_dir))
+
+
+#: The exit status of a run that its --budget stopped: not complete, and not failed.
+BUDGET_EXIT = 3
+
+
+def _exit_status(summary: Summary, run_dir: Path) -> int:
+    """Say why the run is not complete, and give the status that tells a script so (see the docstring
+    of `discover_command`)."""
+    from mbre.run.signals import exit_status, signal_name
+
+    for sentence, error in list(summary.failed.items())[:10]:
+        console.print(f"[red]failed[/] {sentence}: {error}", highlight=False)
+    if summary.failed_earlier:
+        console.print(f"failed in an earlier invocation, not taken again: {summary.failed_earlier}")
+    if summary.failed or summary.failed_earlier:
         console.print(f"take them again with: mbre discover ... --run-dir {run_dir} --retry-failed")
-        raise typer.Exit(1)
-    if summary.stopped == "interrupted":
-        console.print("interrupted: the same command resumes")
-        raise typer.Exit(130)  # the shell's code for Ctrl-C, so scripts see the run is not complete
+    if summary.signal is not None:
+        console.print(f"interrupted ({signal_name(summary.signal)}): the same command resumes")
+        return exit_status(summary.signal)
+    if summary.stopped == "budget":
+        console.print("stopped at the budget: the same command goes on, with as much again")
+        return BUDGET_EXIT
+    return 1 if summary.failed or summary.failed_earlier else 0
 
 
 def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
     from mbre.run.budget import cost_usd
+    from mbre.run.signals import signal_name
 
     n = max(summary.sentences, 1)
     usage = summary.usage
@@ -145,7 +174,7 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
         ("  abstained", summary.abstained),
         ("finished earlier (resumed)", summary.resumed),
         ("failed", len(summary.failed)),
-        ("failed earlier (take again: --retry-failed)", len(run.failures().keys() - summary.failed.keys())),
+        ("failed earlier (take again: --retry-failed)", summary.failed_earlier),
         ("bad input lines (quarantined)", summary.quarantined),
         ("too long for the model", summary.refused),
         ("LLM calls (per sentence)", f"{usage.calls} ({usage.calls / n:.2f})"),
@@ -172,7 +201,8 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
     if cost is not None:
         rows.append(("cost (price table)", f"${cost:.4f}"))
     if summary.stopped:
-        rows.append(("stopped early", summary.stopped))
+        why = f"{summary.stopped} ({signal_name(summary.signal)})" if summary.signal else summary.stopped
+        rows.append(("stopped early", why))
     title = f"mbre discover ({ctx.strategy}, {ctx.model})"
     print_rows(Rows(title=title, headers=["", "value"], rows=[[name, str(value)] for name, value in rows]))
     console.print(f"samples in {run.samples_file}")

@@ -1,5 +1,6 @@
-"""The one error handler of every command: an `MbreError` is one line and its exit status (2 for bad input,
-settings or services); anything else is a bug in mbre and keeps its traceback (exit 1)."""
+"""The one error handler of every command: an `MbreError` is one line, secrets masked, and its exit status
+(2 for bad input, settings or services, 1 for a failing disk or cache, 128 + n for signal n); anything
+else is a bug in mbre and keeps its traceback (exit 1)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typer.core import TyperGroup
 
 from mbre.cli.console import console
 from mbre.errors import MbreError
+from mbre.files import mask
 
 
 class HandledGroup(TyperGroup):
@@ -20,5 +22,5 @@ class HandledGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MbreError as error:
-            console.print(Text.assemble(("error:", "bold red"), " ", str(error)), soft_wrap=True)
+            console.print(Text.assemble(("error:", "bold red"), " ", mask(str(error))), soft_wrap=True)
             raise typer.Exit(error.exit_code) from error

@@ -16,6 +16,7 @@ from mbre.cli.options import (
     FormatOpt,
     GroupingOpt,
     ModelOpt,
+    NoCacheOpt,
     NoRelationOpt,
     RelationsOpt,
     ReportDirOpt,
@@ -24,13 +25,14 @@ from mbre.cli.options import (
     ShotsOpt,
     ThresholdOpt,
     ThresholdsOpt,
+    check_models,
     decision_settings,
     load_inventory,
     prepare_models,
 )
 from mbre.cli.tables import print_rows
 from mbre.errors import SettingError
-from mbre.schemas.options import EPSILONS
+from mbre.schemas.options import EPSILONS, parse_arms
 
 #: The arms compared by default: M-BRe with the calibrated decision and with the paper's rule, and the
 #: two baselines.
@@ -68,7 +70,7 @@ def evaluate_command(
     seeds: SeedsOpt = None,
     shots: ShotsOpt = None,
     epsilons: Annotated[
-        str, typer.Option(help="Comma-separated epsilons the sweep replays from the mbre run.")
+        str, typer.Option(help="Comma-separated epsilons the sweep replays from the mbre:paper run.")
     ] = ",".join(map(str, EPSILONS)),
     route_top_k: Annotated[
         int | None, typer.Option(help="Also replay asking only the groups of the k nearest relations.")
@@ -79,53 +81,65 @@ def evaluate_command(
     fresh: Annotated[
         bool, typer.Option(help="Label again instead of resuming runs in --report-dir.")
     ] = False,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Label the same gold sentences with each strategy and report quality, cost, the epsilon sweep and
-    the recall that routing to fewer groups loses."""
+    the recall that routing to fewer groups loses.
+
+    Exit status: 0 when every sentence got a sample; 1 when some did not, or a file cannot be written; 2
+    for bad input or settings; 130, 143 or 129 when Ctrl-C, SIGTERM or SIGHUP stopped it (the same
+    command resumes)."""
     from mbre.cli.progress import RunProgress
     from mbre.evaluation.gold import load_gold
     from mbre.evaluation.replays import parse_epsilons
     from mbre.evaluation.report import write_evaluation
-    from mbre.evaluation.strategies import check_strategies, evaluate
+    from mbre.evaluation.strategies import evaluate
     from mbre.run.config import load_context
+    from mbre.run.discover import check_schema_fits
+    from mbre.run.lock import hold
+    from mbre.run.signals import stop_with_error
 
-    names = [arm.name for arm in check_strategies([name.strip() for name in strategies.split(",")])]
-    swept = parse_epsilons(epsilons)
-    inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
-    instances = load_gold(gold, format, labels=inventory.schema.labels)
-    if limit is not None and not 1 <= limit <= len(instances):
-        raise SettingError(f"--limit must be between 1 and {len(instances)} (the sentences in {gold})")
-    ctx = load_context(
-        config,
-        model=model,
-        base_url=base_url,
-        decision=decision,
-        epsilon=epsilon,
-        shots=shots,
-        route_top_k=route_top_k,
-        **decision_settings(inventory, threshold, thresholds),
-    )
-    prepare_models(ctx)
-
-    files = {"gold": gold, "relations": relations, "grouping": grouping, "config": config}
-    files |= {"seeds": seeds, "thresholds": thresholds}
-    total = (len(instances) if limit is None else limit) * len(names)
-    with RunProgress(total, inventory.schema.no_relation_label, "labelling") as progress:
-        evaluation = evaluate(
-            inventory,
-            instances,
-            names,
-            ctx,
-            report_dir,
-            concurrency=concurrency,
-            on_event=progress.on_event,
-            limit=limit,
-            seed=seed,
-            files={role: path for role, path in files.items() if path is not None},
-            fresh=fresh,
-            epsilons=swept,
+    with stop_with_error():
+        arms = parse_arms(strategies)
+        swept = parse_epsilons(epsilons)
+        inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
+        instances = load_gold(gold, format, labels=inventory.schema.labels)
+        if limit is not None and not 1 <= limit <= len(instances):
+            raise SettingError(f"--limit must be between 1 and {len(instances)} (the sentences in {gold})")
+        ctx = load_context(
+            config,
+            model=model,
+            base_url=base_url,
+            decision=decision,
+            epsilon=epsilon,
+            shots=shots,
+            route_top_k=route_top_k,
+            cache=False if no_cache else None,
+            **decision_settings(inventory, threshold, thresholds),
         )
-    write_evaluation(evaluation, report_dir)
+        check_schema_fits(inventory, ctx)
+        check_models(ctx)
+        files = {"gold": gold, "relations": relations, "grouping": grouping, "config": config}
+        files |= {"seeds": seeds, "thresholds": thresholds}
+        total = (len(instances) if limit is None else limit) * len(arms)
+        with hold(*(report_dir / arm.directory for arm in arms)):  # before the models start: refused at once
+            prepare_models(ctx)
+            with RunProgress(total, inventory.schema.no_relation_label, "labelling") as progress:
+                evaluation = evaluate(
+                    inventory,
+                    instances,
+                    [arm.name for arm in arms],
+                    ctx,
+                    report_dir,
+                    concurrency=concurrency,
+                    on_event=progress.on_event,
+                    limit=limit,
+                    seed=seed,
+                    files={role: path for role, path in files.items() if path is not None},
+                    fresh=fresh,
+                    epsilons=swept,
+                )
+            write_evaluation(evaluation, report_dir)
     print_evaluation(evaluation, table_console())
     console.print(f"report written to {report_dir / 'report.md'}")
     missing = {result.strategy: len(result.no_sample) for result in evaluation.strategies if result.no_sample}

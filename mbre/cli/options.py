@@ -5,6 +5,7 @@ so the loaders import them when a command runs."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -52,7 +53,13 @@ OnBadInputOpt = Annotated[
     BadInputPolicy,
     typer.Option(help="fail: stop at the first bad line; skip: quarantine bad lines and go on."),
 ]
-ConcurrencyOpt = Annotated[int, typer.Option(help="Sentences in flight at once.")]
+ConcurrencyOpt = Annotated[int, typer.Option(min=1, help="Sentences in flight at once.")]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache", help="Neither read nor write the LLM-call cache (e.g. while its file is damaged)."
+    ),
+]
 ReportDirOpt = Annotated[
     Path,
     typer.Option(
@@ -103,22 +110,33 @@ def decision_settings(
     return settings
 
 
-def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list[InputError]]:
-    from mbre.schemas.instances import read_instances
+def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list[InputError], str]:
+    """The sentences, the bad lines skipped (`skip`), and the sha256 of the bytes read: the file is read
+    once, so a pipe or /dev/stdin is hashed as it was read, not as an empty second read."""
+    from mbre.schemas.instances import read_instances, read_source
 
+    data = read_source(path)
     bad: list[InputError] = []
-    instances = read_instances(path, bad.append if policy == "skip" else None)
+    instances = read_instances(path, bad.append if policy == "skip" else None, data=data)
     for error in bad[:5]:
         console.print(f"[yellow]skipped[/] {error}", highlight=False)
     if len(bad) > 5:
         console.print(f"[yellow]skipped[/] {len(bad) - 5} more bad lines", highlight=False)
-    return instances, bad
+    return instances, bad, hashlib.sha256(data).hexdigest()
+
+
+def check_models(ctx: MbreContext) -> None:
+    """Refuse a model string, an unknown embedded model or a missing API key at once, before a run
+    directory is created or locked."""
+    from mbre.llm.preflight import check_models as check
+
+    check(ctx)
 
 
 def prepare_models(ctx: MbreContext) -> None:
-    """Build both roles' models (starting the embedded server) before any progress clock starts."""
-    from mbre.llm.providers import chat_model_for
+    """Build both roles' models (starting the embedded server) and check their cache and endpoint once,
+    before any progress clock starts and before the first sentence (`mbre.llm.preflight`)."""
+    from mbre.llm.preflight import preflight
 
     with console.status(f"preparing {ctx.model} ..."):
-        chat_model_for(ctx, "extraction")
-        chat_model_for(ctx, "verification")
+        preflight(ctx)

@@ -18,7 +18,7 @@ from mbre.cli.options import (
     read_input,
 )
 from mbre.cli.tables import print_rows
-from mbre.schemas.options import STRATEGIES
+from mbre.schemas.options import STRATEGIES, parse_strategies
 from mbre.schemas.table import Rows
 
 
@@ -41,11 +41,10 @@ def plan_command(
     from mbre.run.plan import plan
     from mbre.schemas.results import Usage
 
+    names = parse_strategies(strategies)
     inventory = load_inventory(relations, no_relation, None, True, grouping)
-    instances, _ = read_input(input, on_bad_input)
-    contexts = [
-        load_context(config, strategy=name, route_top_k=route_top_k) for name in strategies.split(",")
-    ]
+    instances, _, _ = read_input(input, on_bad_input)
+    contexts = [load_context(config, strategy=name, route_top_k=route_top_k) for name in names]
     rows = []
     for ctx in contexts:
         row = plan(inventory, instances, ctx)

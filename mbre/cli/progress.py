@@ -65,4 +65,8 @@ class RunProgress:
             self._progress.update(self._task, description=event["strategy"])
         elif kind == "stopping":
             self._progress.console.print(f"[yellow]stopping:[/] {event['reason']}", highlight=False)
+        elif kind == "aborting":  # the process exits right after: give the terminal back (cursor) first
+            self._progress.stop()
+            self._progress.console.print(f"[red]stopping:[/] {event['reason']}", highlight=False)
+            return
         self._progress.update(self._task, advance=int(kind in _DONE), status=self._status())

@@ -3,12 +3,14 @@ confusion matrix each."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mbre.evaluation.strategies import Evaluation, StrategyResult
+from mbre.files import write_atomic
 
 ABSTAINED = "(abstained)"
 
@@ -91,5 +93,7 @@ def confusion_chart(result: StrategyResult) -> Figure:
 
 
 def save_png(figure: Figure, path: Path) -> Path:
-    FigureCanvasAgg(figure).print_png(str(path))
-    return path
+    """Render, then write in one atomic step (`mbre.files.write_atomic`): never half a chart."""
+    image = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(image)
+    return write_atomic(path, image.getvalue())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from mbre.files import mask_urls
 from mbre.run.rundir import file_sha256
 from mbre.version import mbre_version
 
@@ -31,7 +32,7 @@ class RunRecord(BaseModel):
 
 def run_record(files: Mapping[str, str | Path]) -> RunRecord:
     return RunRecord(
-        command=list(sys.argv),
+        command=[mask_urls(arg) for arg in sys.argv],
         mbre_version=mbre_version(),
         date=dt.datetime.now(dt.UTC).replace(microsecond=0),
         files={role: FileRecord(path=str(path), sha256=file_sha256(path)) for role, path in files.items()},

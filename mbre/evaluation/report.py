@@ -21,6 +21,7 @@ from mbre.evaluation.charts import (
 from mbre.evaluation.curves import TARGETS, operating_point
 from mbre.evaluation.records import RunRecord
 from mbre.evaluation.strategies import Evaluation, StrategyResult
+from mbre.files import ensure_dir, write_atomic
 from mbre.schemas.table import Rows
 
 
@@ -136,8 +137,7 @@ def confusion_rows(result: StrategyResult) -> Rows:
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
     """report.json, report.md, f1_and_calls.png, epsilon.png (with an mbre run), confusion_<strategy>.png."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     written = [write_text(out / "report.json", evaluation.model_dump_json(indent=2) + "\n")]
     written.append(write_text(out / "report.md", evaluation_markdown(evaluation)))
     written.append(save_png(f1_and_calls_chart(evaluation), out / "f1_and_calls.png"))
@@ -207,8 +207,8 @@ def markdown_table(rows: Rows) -> list[str]:
 
 
 def write_text(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+    """The whole file or none of it, secrets masked (`mbre.files.write_atomic`)."""
+    return write_atomic(path, text)
 
 
 def number(value: float | None, digits: int = 3) -> str:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from pydantic import BaseModel, computed_field
 
-from mbre.errors import InputError, MbreError, SettingError
+from mbre.errors import InputError, Stopped
 from mbre.evaluation.curves import CurvePoint, precision_yield
 from mbre.evaluation.gold import select_slice
 from mbre.evaluation.metrics import (
@@ -35,29 +35,18 @@ from mbre.evaluation.metrics import (
 )
 from mbre.evaluation.records import RunRecord, run_record
 from mbre.evaluation.replays import TOP_KS, RouteRow, SweepRow, epsilon_sweep, route_replay
+from mbre.files import mask_urls
 from mbre.graph.calibration import spent
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.run.discover import EventSink, discover, provenance
+from mbre.run.lock import hold
 from mbre.run.rundir import RunDir
+from mbre.run.signals import signal_name
 from mbre.schemas.instances import Instance
-from mbre.schemas.options import (
-    DECISION_POLICIES,
-    EPSILONS,
-    STRATEGIES,
-    DecisionPolicy,
-    Strategy,
-    answer_settings,
-)
+from mbre.schemas.options import EPSILONS, Arm, DecisionPolicy, Strategy, answer_settings, parse_arms
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Sample, Usage
-
-
-class EvaluationStopped(MbreError):
-    """A strategy's run stopped before every sentence was labelled (interrupt or budget): its scores
-    would count the missing sentences as abstentions, so none are computed. The same call resumes."""
-
-    exit_code = 1
 
 
 class Setup(BaseModel):
@@ -157,41 +146,6 @@ class Evaluation(BaseModel):
     """Replayed from the first M-BRe arm's answers: every group, then each routing width; empty without."""
 
 
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    strategy: Strategy
-    decision: DecisionPolicy | None
-    """None: the configured policy."""
-
-    @property
-    def directory(self) -> str:
-        return self.name.replace(":", "-")
-
-
-def check_strategies(names: Sequence[str]) -> list[Arm]:
-    """The names (`strategy` or `strategy:policy`) as arms, each known and named once, at least one."""
-    arms: list[Arm] = []
-    for name in names:
-        strategy, _, policy = name.partition(":")
-        if strategy not in STRATEGIES or (policy and policy not in DECISION_POLICIES):
-            arms = []
-            break
-        arms.append(
-            Arm(
-                name=name,
-                strategy=next(known for known in STRATEGIES if known == strategy),
-                decision=next((known for known in DECISION_POLICIES if known == policy), None),
-            )
-        )
-    if not arms or len(set(names)) != len(names):
-        raise SettingError(
-            f"name distinct strategies from {', '.join(STRATEGIES)}, each optionally with a decision policy "
-            f"({', '.join(DECISION_POLICIES)}) as strategy:policy, at least one; got {list(names)}"
-        )
-    return arms
-
-
 def is_semeval(schema: RelationSchema) -> bool:
     return set(schema.labels) == SEMEVAL_LABELS
 
@@ -219,7 +173,7 @@ def evaluate(
     `on_event` also gets `{"event": "strategy", "strategy", "sentences"}` before each run. `files` are the
     input files to hash into the record, by role.
     """
-    arms = check_strategies(strategies)
+    arms = parse_arms(strategies)
     instances = select_slice(gold_instances, limit, seed)
     schema = inventory.schema
     gold = [instance.relation for instance in instances]
@@ -233,48 +187,52 @@ def evaluate(
     results: list[StrategyResult] = []
     replayed: dict[str, list[Sample]] = {}
     calibrated_before = spent().calls
-    for arm in arms:
-        if on_event is not None:
-            on_event({"event": "strategy", "strategy": arm.name, "sentences": len(instances)})
-        ctx = replace(
-            base_ctx, strategy=arm.strategy, decision=arm.decision or base_ctx.decision, route_top_k=None
-        )
-        run_dir = out_dir / arm.directory
-        summary = discover(
-            inventory,
-            instances,
-            ctx,
-            run_dir,
-            concurrency=concurrency,
-            on_event=on_event,
-            callbacks=callbacks,
-            fresh=fresh,
-        )
-        if summary.stopped is not None:
-            raise EvaluationStopped(
-                f"the {arm.name} run stopped ({summary.stopped}); the same command resumes"
+    with hold(*(out_dir / arm.directory for arm in arms)):  # refused at once if one is in use
+        for arm in arms:
+            if on_event is not None:
+                on_event({"event": "strategy", "strategy": arm.name, "sentences": len(instances)})
+            ctx = replace(
+                base_ctx, strategy=arm.strategy, decision=arm.decision or base_ctx.decision, route_top_k=None
             )
-        run = RunDir(run_dir)
-        by_id = {sample.id: sample for sample in run.samples()}
-        ordered = [by_id[instance.id] for instance in instances if instance.id in by_id]
-        failures = run.failures()
-        no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
-        pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
-        usage = sum((sample.decision.usage for sample in ordered), Usage())
-        timed = [timing for timing in run.timings() if timing.cached_calls == 0]
-        cost = Cost(
-            sentences=len(ordered),
-            calls=usage.calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            timed_sentences=sum(timing.sentences for timing in timed),
-            seconds=sum(timing.seconds for timing in timed),
-        )
-        gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
-        judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in ordered]
-        curve = precision_yield([by_id.get(i.id) for i in instances], gold_labels, schema.no_relation_label)
-        results.append(_score(arm, ctx, str(run_dir), gold_labels, pred, schema, no_sample, cost, curve))
-        replayed[arm.name] = judged
+            run_dir = out_dir / arm.directory
+            summary = discover(
+                inventory,
+                instances,
+                ctx,
+                run_dir,
+                concurrency=concurrency,
+                on_event=on_event,
+                callbacks=callbacks,
+                fresh=fresh,
+            )
+            if summary.signal is not None:  # its scores would count the missing sentences as abstentions
+                raise Stopped(
+                    summary.signal,
+                    f"the {arm.name} run stopped ({signal_name(summary.signal)}): the same command resumes",
+                )
+            run = RunDir(run_dir)
+            by_id = {sample.id: sample for sample in run.samples()}
+            ordered = [by_id[instance.id] for instance in instances if instance.id in by_id]
+            failures = run.failures()
+            no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
+            pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
+            usage = sum((sample.decision.usage for sample in ordered), Usage())
+            timed = [timing for timing in run.timings() if timing.cached_calls == 0]
+            cost = Cost(
+                sentences=len(ordered),
+                calls=usage.calls,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                timed_sentences=sum(timing.sentences for timing in timed),
+                seconds=sum(timing.seconds for timing in timed),
+            )
+            gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
+            judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in ordered]
+            curve = precision_yield(
+                [by_id.get(i.id) for i in instances], gold_labels, schema.no_relation_label
+            )
+            results.append(_score(arm, ctx, str(run_dir), gold_labels, pred, schema, no_sample, cost, curve))
+            replayed[arm.name] = judged
     mbre_arms = [r for r in results if r.strategy == "mbre"]
     reference = mbre_arms[0].name if mbre_arms else results[0].name
     results = _with_ratios(results, reference)
@@ -363,7 +321,13 @@ def _setup(
         no_relation=inventory.schema.no_relation_label,
         # As JSON values, so a report read back equals the one written (tuples become lists).
         settings=json.loads(
-            json.dumps({name: value for name, value in answer_settings(ctx).items() if name != "strategy"})
+            json.dumps(
+                {
+                    name: mask_urls(value) if isinstance(value, str) else value
+                    for name, value in answer_settings(ctx).items()
+                    if name != "strategy"
+                }
+            )
         ),
         limit=limit,
         seed=seed if limit is not None else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mbre.llm.settings import ModelSettings
+from mbre.llm.settings import AtLeastOne, Fraction, ModelSettings, NotNegative, NotNegativeFloat
 from mbre.schemas.options import DecisionPolicy, Strategy, setting
 
 
@@ -16,16 +16,16 @@ class MbreContext(ModelSettings):
     strategy: Strategy = setting("mbre", answer=True)
     """`mbre` (the paper), or the baselines `multiclass` (one prompt, all labels) and `binary` (one
     yes/no prompt per label)."""
-    route_top_k: int | None = setting(None, answer=True)
+    route_top_k: AtLeastOne | None = setting(None, answer=True)
     """None asks every group (the paper); m asks only the groups of the m nearest relations."""
     decision: DecisionPolicy = setting("calibrated", answer=True)
     """`calibrated`: score every candidate by its calibrated verification and (M-BRe) its group's
     preference, and keep the best if it reaches its threshold. `paper`: the paper's rule, verify every
     candidate, keep those with confidence >= 1 - epsilon, take the most confident. `first`: stop at the
     first verified candidate in retrieval order."""
-    epsilon: float = setting(0.1, answer=True)
+    epsilon: Fraction = setting(0.1, answer=True)
     """decision="paper": keep verified labels with confidence >= 1 - epsilon."""
-    threshold: float = setting(0.5, answer=True)
+    threshold: Fraction = setting(0.5, answer=True)
     """decision="calibrated": the score a label needs; below it the sentence gets the no-relation label."""
     thresholds: tuple[tuple[str, float], ...] = setting((), answer=True)
     """decision="calibrated": per-label thresholds that override `threshold` (`mbre calibrate` picks them
@@ -35,12 +35,12 @@ class MbreContext(ModelSettings):
     check_inverse: bool = setting(True, answer=True)
     """decision="calibrated": also verify the inverse of the leading label (head and tail swapped), when
     the inventory has one, before deciding."""
-    shots: int = setting(1, answer=True)
+    shots: NotNegative = setting(1, answer=True)
     """Examples shown per relation (the schema's and `--seeds`), nearest to the sentence first."""
-    max_verifications: int | None = setting(None, answer=True)
+    max_verifications: AtLeastOne | None = setting(None, answer=True)
     """Bound of the verification loop; None: as many as there are candidates."""
-    parse_retries: int = setting(1, answer=True)
+    parse_retries: NotNegative = setting(1, answer=True)
     """How often an unparseable answer is re-asked before it is recorded as an abstention."""
-    price_prompt_per_million: float | None = setting(None)
+    price_prompt_per_million: NotNegativeFloat | None = setting(None)
     """USD per million billed prompt tokens: with the completion price, enables money budgets and costs."""
-    price_completion_per_million: float | None = setting(None)
+    price_completion_per_million: NotNegativeFloat | None = setting(None)

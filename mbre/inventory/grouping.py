@@ -16,6 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
 from mbre.errors import InputError, SettingError
+from mbre.files import write_atomic
 from mbre.schemas.relations import RelationSchema
 
 #: The paper's group size: K = floor(N / 6).
@@ -53,7 +54,7 @@ class Grouping(BaseModel):
 
     def save(self, path: str | Path) -> None:
         document = {"sha256": self.sha256, **self.model_dump(mode="json")}
-        Path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, schema: RelationSchema) -> Grouping:
@@ -63,8 +64,8 @@ class Grouping(BaseModel):
             document = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(source, f"cannot read the grouping: {exc}") from exc
-        if not isinstance(document, dict):
-            raise InputError(source, "not a grouping artifact: expected a JSON object")
+        if not isinstance(document, dict) or "groups" not in document:
+            raise InputError(source, "not a grouping artifact: save one with mbre group --out FILE")
         recorded = document.pop("sha256", None)
         try:
             grouping = cls.model_validate(document)

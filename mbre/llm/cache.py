@@ -32,6 +32,7 @@ from langchain_core.caches import BaseCache
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
+from mbre.errors import StorageError
 from mbre.llm.local.paths import cache_dir
 
 #: What `response_metadata["mbre_cache"]` holds on a message served from the cache.
@@ -99,6 +100,44 @@ class SqliteLLMCache(BaseCache):
         material = json.dumps([self.namespace, _reask.get(), prompt, llm_string], ensure_ascii=False)
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
+    def check(self) -> None:
+        """Make sure, once before a run, that the file is a sound SQLite database that takes writes, so a
+        run never starts only to fail every sentence on it. Raises `StorageError` saying what to do."""
+        with self._errors():
+            connection = self._connection()
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0]})")
+            connection.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only file
+            connection.execute("ROLLBACK")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's and the OS's errors as one `StorageError` that names the file and says what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            message = str(exc)
+            if "locked" in message:
+                raise StorageError(
+                    f"the LLM-call cache {self.path} stayed locked by another process ({message}): try "
+                    "again, or run with --no-cache"
+                ) from exc
+            if any(word in message for word in ("readonly", "read-only", "unable to open", "disk is full")):
+                raise StorageError(
+                    f"cannot write the LLM-call cache {self.path} ({message}): run with --no-cache, or set "
+                    "cache_path to a file that can be written"
+                ) from exc
+            raise StorageError(
+                f"the LLM-call cache {self.path} is damaged ({message}): move it aside "
+                f"(mv {self.path} {self.path}.damaged) to start a new one, or run with --no-cache"
+            ) from exc
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the LLM-call cache {self.path} ({exc.strerror or exc}): run with --no-cache, "
+                "or set cache_path to a file that can be written"
+            ) from exc
+
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
@@ -131,11 +170,12 @@ class SqliteLLMCache(BaseCache):
                 time.sleep(0.05)
 
     def lookup(self, prompt: str, llm_string: str) -> Sequence[Generation] | None:
-        row = (
-            self._connection()
-            .execute("SELECT generations FROM llm_cache WHERE key = ?", (self.key(prompt, llm_string),))
-            .fetchone()
-        )
+        with self._errors():
+            row = (
+                self._connection()
+                .execute("SELECT generations FROM llm_cache WHERE key = ?", (self.key(prompt, llm_string),))
+                .fetchone()
+            )
         with self._lock:
             if row is None:
                 self._misses += 1
@@ -156,15 +196,16 @@ class SqliteLLMCache(BaseCache):
             for generation in return_val
             if isinstance(generation, ChatGeneration)  # chat models only produce these
         ]
-        self._connection().execute(
-            "INSERT OR REPLACE INTO llm_cache (key, namespace, generations, created) VALUES (?, ?, ?, ?)",
-            (
-                self.key(prompt, llm_string),
-                self.namespace,
-                json.dumps(stored, ensure_ascii=False),
-                time.time(),
-            ),
-        )
+        with self._errors():
+            self._connection().execute(
+                "INSERT OR REPLACE INTO llm_cache (key, namespace, generations, created) VALUES (?, ?, ?, ?)",
+                (
+                    self.key(prompt, llm_string),
+                    self.namespace,
+                    json.dumps(stored, ensure_ascii=False),
+                    time.time(),
+                ),
+            )
 
     def clear(self, **kwargs: Any) -> None:
         """Forget this namespace's entries; other models' entries in the same file stay."""

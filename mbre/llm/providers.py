@@ -3,7 +3,6 @@ itself, any OpenAI-compatible server (vLLM, llama.cpp, LM Studio, Ollama's /v1) 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import json
@@ -19,15 +18,19 @@ from langchain_openai import ChatOpenAI
 from pydantic import Field, SecretStr
 
 from mbre.errors import MbreError
+from mbre.files import mask_urls, remember_secret
 from mbre.llm.cache import SqliteLLMCache, llm_string
 from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, embedded_model
 from mbre.llm.local.server import CTX_PER_SLOT, local_server
 from mbre.llm.ratelimit import shared_limiter
-from mbre.llm.retry import Retrier
+from mbre.llm.retry import LLMCallError, Retrier
 from mbre.llm.settings import ModelSettings
 from mbre.schemas.options import Role
 
 PROVIDERS = ("local", "openai")
+#: The context assumed for `openai:` models when `context_tokens` does not say: gpt-4o's and gpt-4o-mini's.
+#: A server with a smaller window refuses longer prompts itself (HTTP 400, the sentence fails at once).
+OPENAI_CONTEXT_TOKENS = 128_000
 
 
 #: Alternatives asked for with each answer token.
@@ -39,13 +42,59 @@ class ProviderError(MbreError):
 
 
 class MbreChatOpenAI(ChatOpenAI):
-    """ChatOpenAI with mbre's own counted retries (`retrier`, see `mbre.llm.retry`), and a cache key that
-    holds the output schema itself rather than its class name (see `mbre.llm.cache.llm_string`)."""
+    """ChatOpenAI with mbre's own counted retries (`retrier`, see `mbre.llm.retry`), a cache key that
+    holds the output schema itself rather than its class name (see `mbre.llm.cache.llm_string`), and a
+    clear `LLMCallError` naming the endpoint when a 200 reply is not a chat completion (an HTML page from
+    a wrong base_url), where the SDK and langchain-openai fail on attributes of a string."""
 
     retrier: Retrier = Field(default_factory=Retrier, exclude=True)
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         return llm_string({"params": self._default_params, "stop": stop, "call": kwargs})
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        try:
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            response = getattr(exc, "response", None)  # langchain-openai attaches the HTTP reply
+            if isinstance(response, httpx.Response) and response.is_success:
+                problem = not_a_completion(response)
+                if problem is not None:
+                    raise self._not_a_completion(problem) from exc
+            raise
+
+    def _create_chat_result(self, response: Any, generation_info: dict[str, Any] | None = None) -> Any:
+        choices = (
+            response.get("choices") if isinstance(response, dict) else getattr(response, "choices", None)
+        )
+        if isinstance(response, str):  # the SDK hands back the body as text when it is not JSON
+            raise self._not_a_completion(f"not JSON: {response[:80]!r}")
+        if not isinstance(choices, list) or not choices:
+            preview = json.dumps(
+                response if isinstance(response, dict) else response.model_dump(), default=str
+            )
+            raise self._not_a_completion(f"JSON without choices: {preview[:80]!r}")
+        return super()._create_chat_result(response, generation_info)
+
+    def _not_a_completion(self, problem: str) -> LLMCallError:
+        url = mask_urls(str(self.root_client.base_url).rstrip("/"))
+        return LLMCallError(
+            f"{url} answered with something that is not a chat completion ({problem}): check base_url (an "
+            "OpenAI-compatible API usually ends in /v1)",
+            status=200,
+            retries=0,
+        )
+
+
+def not_a_completion(response: httpx.Response) -> str | None:
+    """What is wrong with a successful reply that should hold a chat completion, or None if it does."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"not JSON: {response.text[:80]!r}"
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
+        return f"JSON without choices: {response.text[:80]!r}"
+    return None
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -70,14 +119,27 @@ def chat_model_for(settings: ModelSettings, role: Role) -> BaseChatModel:
     return chat_model(settings.for_role(role))
 
 
+def check_model(settings: ModelSettings, role: Role) -> None:
+    """Refuse, building nothing, what `chat_model_for` would refuse: a bad model string, an unknown
+    embedded model, a missing API key."""
+    if settings.chat_model is not None:
+        return
+    provider, name = parse_spec(settings.model_name(role))
+    if provider == "local":
+        embedded_model(name or DEFAULT_LOCAL_MODEL)
+    else:
+        _api_key(settings)
+
+
 def context_window(settings: ModelSettings) -> int | None:
     """The context that every prompt and its answer must fit: `context_tokens`, else the embedded
-    server's per-slot context for `local`; None when unknown (no check)."""
+    server's per-slot context for `local`, else `OPENAI_CONTEXT_TOKENS` for `openai:`; None for a ready
+    `chat_model` without `context_tokens` (no check)."""
     if settings.context_tokens is not None or settings.chat_model is not None:
         return settings.context_tokens
     if settings.model.partition(":")[0] == "local":
         return CTX_PER_SLOT
-    return None
+    return OPENAI_CONTEXT_TOKENS
 
 
 @cache
@@ -93,6 +155,10 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         endpoint = f"embedded:{embedded_model(name).sha256}"
     else:
         base_url, api_key = settings.base_url, _api_key(settings)
+        credentials = urlparse(base_url) if base_url else None
+        if credentials is not None and credentials.password:  # a provider may echo the URL, or the password
+            remember_secret(f"{credentials.username}:{credentials.password}")
+            remember_secret(credentials.password)
     loopback = _is_loopback(base_url)  # a proxy from the environment must never see a local call
     model = MbreChatOpenAI(
         model=name,
@@ -150,6 +216,8 @@ def _configured_key(settings: ModelSettings) -> str | None:
     """The key from the environment, else from the key file; never from a config file or a flag."""
     key = os.environ.get(settings.api_key_env)
     if key or not settings.api_key_file:
+        if key:
+            remember_secret(key)
         return key or None
     try:
         key = Path(settings.api_key_file).expanduser().read_text(encoding="utf-8").strip()
@@ -157,6 +225,7 @@ def _configured_key(settings: ModelSettings) -> str | None:
         raise ProviderError(f"cannot read the API key file {settings.api_key_file}: {exc.strerror}") from exc
     if not key:
         raise ProviderError(f"the API key file {settings.api_key_file} is empty")
+    remember_secret(key)
     return key
 
 
@@ -170,12 +239,3 @@ def _api_key(settings: ModelSettings) -> SecretStr:
         f"{settings.model} needs an API key: set the environment variable {settings.api_key_env}, or "
         "api_key_file (or point base_url at a self-hosted OpenAI-compatible server)"
     )
-
-
-def redact(text: str, settings: ModelSettings) -> str:
-    """`text` with the configured API key masked: provider error messages may echo the key."""
-    with contextlib.suppress(ProviderError):
-        key = _configured_key(settings)
-        if key and len(key) >= 8:
-            return text.replace(key, "***")
-    return text

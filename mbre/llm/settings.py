@@ -1,16 +1,52 @@
 """How a question reaches a model, declared once: model, endpoint, key, decoding, cache, limits and retries.
 
 `MbreContext` extends these settings with the method's own, so config files, `MBRE_*` variables and flags
-name every setting the same way, and `setting(..., answer=True)` marks those that change the labels."""
+name every setting the same way, and `setting(..., answer=True)` marks those that change the labels. Each
+setting's type carries its bounds (`Fraction`, `AtLeastOne`, ...), checked whenever settings are made, so
+every entry point (flags, `mbre.toml`, `MBRE_*`, Python) refuses `epsilon = nan` or `route_top_k = 0`."""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import Field, TypeAdapter, ValidationError
 
+from mbre.errors import SettingError
 from mbre.schemas.options import Role, setting
+
+AtLeastOne = Annotated[int, Field(ge=1)]
+NotNegative = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NotNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+"""A number from 0 to 1, NaN refused: a NaN epsilon would match no run directory, not even its own."""
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def setting_types(cls: type) -> dict[str, TypeAdapter[Any]]:
+    """Each setting of a settings dataclass by name, as a validator of its type and bounds."""
+    if cls not in _setting_types:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields = [f.name for f in dataclasses.fields(cls) if f.name != "chat_model"]
+        _setting_types[cls] = {name: TypeAdapter(hints[name]) for name in fields}
+    return _setting_types[cls]
+
+
+_setting_types: dict[type, dict[str, TypeAdapter[Any]]] = {}
+
+
+def check_setting(cls: type, name: str, value: Any) -> Any:
+    """`value` as setting `name` of `cls` takes it (`"0.1"` becomes 0.1); raises ValueError with a
+    readable reason ("must be less than or equal to 1") when it cannot be."""
+    try:
+        return setting_types(cls)[name].validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"].replace("Input should be", "must be")) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,7 +54,7 @@ class ModelSettings:
     """Everything that builds a chat model. Frozen and hashable (a ready `chat_model` aside), so one chat
     model is built per distinct setting and reused by every sentence."""
 
-    model: str = setting("local", answer=True)
+    model: NonEmpty = setting("local", answer=True)
     """`provider:model`: `local` (the embedded llama.cpp model) or `openai:MODEL`."""
     extraction_model: str | None = setting(None, answer=True)
     """Model for the multi-class group prompts; defaults to `model`."""
@@ -30,12 +66,12 @@ class ModelSettings:
     """Name of the environment variable that holds the API key (the key itself never enters config)."""
     api_key_file: str | None = setting(None)
     """A file holding the API key, read when the variable is unset (e.g. a mounted secret)."""
-    temperature: float = setting(0.0, answer=True)
-    max_tokens: int = setting(160, answer=True)
+    temperature: NotNegativeFloat = setting(0.0, answer=True)
+    max_tokens: AtLeastOne = setting(160, answer=True)
     logprobs: bool = setting(True, answer=True)
     """Ask for token logprobs (confidence); turn off for servers that reject the parameter."""
-    timeout: float = setting(120.0)
-    local_slots: int = setting(4)
+    timeout: Seconds = setting(120.0)
+    local_slots: AtLeastOne = setting(4)
     """Parallel slots of the embedded server: how many calls it decodes at once."""
     cache: bool = setting(True)
     """Answer repeated LLM calls (same prompt, model, endpoint, decoding and output schema) from the
@@ -43,26 +79,34 @@ class ModelSettings:
     cache_path: str | None = setting(None)
     """SQLite file of the LLM-call cache; None: `llm-cache.sqlite` in `$MBRE_CACHE_DIR` (default
     `~/.cache/mbre`), shared by every run."""
-    requests_per_minute: float | None = setting(None)
+    requests_per_minute: PositiveFloat | None = setting(None)
     """At most this many requests a minute to one model at one endpoint, over all nodes and sentences;
     None: no limit. Cache hits are not requests."""
-    tokens_per_minute: int | None = setting(None)
+    tokens_per_minute: AtLeastOne | None = setting(None)
     """At most this many prompt + completion tokens a minute to one model at one endpoint; None: no limit."""
-    max_retries: int = setting(6)
+    max_retries: NotNegative = setting(6)
     """How often a call is sent again after a transient error (rate limit, 5xx, timeout, lost connection)
     before its sentence fails."""
-    retry_base_seconds: float = setting(0.5)
+    retry_base_seconds: NotNegativeFloat = setting(0.5)
     """First backoff wait before a retry, doubled each time up to 30 s; a `Retry-After` from the provider
     wins."""
-    sample_index: int | None = setting(None, answer=True)
+    sample_index: NotNegative | None = setting(None, answer=True)
     """At temperature > 0 the cache is off, since each call should sample anew; set an index to cache
     each of several samples under its own key (sample 0, 1, ...)."""
-    context_tokens: int | None = setting(None)
+    context_tokens: AtLeastOne | None = setting(None)
     """The model's context window, for refusing sentences that cannot fit; None: the embedded server's
     per-slot context for `local`, no check for other providers."""
     chat_model: BaseChatModel | None = dataclasses.field(default=None, repr=False, compare=False, hash=False)
     """A ready chat model that replaces `model` for every role (tests, custom providers); not a setting
     that a file or a flag can give."""
+
+    def __post_init__(self) -> None:
+        for name in setting_types(type(self)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, check_setting(type(self), name, value))  # frozen: set once
+            except ValueError as exc:
+                raise SettingError(f"setting {name!r}: {exc}, not {value!r}") from None
 
     def model_name(self, role: Role) -> str:
         specific = self.extraction_model if role == "extraction" else self.verification_model

@@ -48,6 +48,8 @@ def parse_budget(text: str, ctx: MbreContext) -> Budget:
         amount = float(match["dollars"] or match["amount"])  # the pattern lets "1.2.3" through
     except ValueError:
         raise neither from None
+    if amount <= 0:
+        raise SettingError(f"budget {text!r} allows nothing: give more than 0")
     if match["dollars"] is not None or match["unit"] in ("usd", "$"):
         if ctx.price_prompt_per_million is None or ctx.price_completion_per_million is None:
             raise SettingError(

@@ -10,25 +10,20 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from mbre.errors import InputError
+from mbre.errors import InputError, SettingError
 from mbre.graph.context import MbreContext
+from mbre.llm.settings import check_setting
 
 #: Keys of the config file and the environment: the context's fields, less the in-process model object.
 SETTINGS = [f.name for f in dataclasses.fields(MbreContext) if f.name != "chat_model"]
 _SECRET_KEYS = {"api_key", "openai_api_key", "key", "token"}
 
 
-def _types() -> dict[str, Any]:
-    return typing.get_type_hints(MbreContext)
-
-
 def _coerce(name: str, value: Any, *, source: str, line: int | None = None) -> Any:
     try:
-        return TypeAdapter(_types()[name]).validate_python(value, strict=False)
-    except ValidationError as exc:
-        raise InputError(source, exc.errors()[0]["msg"], line=line, field=name) from exc
+        return check_setting(MbreContext, name, value)
+    except ValueError as exc:
+        raise InputError(source, str(exc), line=line, field=name) from exc
 
 
 def from_file(path: str | Path) -> dict[str, Any]:
@@ -76,12 +71,26 @@ def from_environment(environ: typing.Mapping[str, str] | None = None) -> dict[st
     return settings
 
 
-def load_context(config: str | Path | None = None, **overrides: Any) -> MbreContext:
-    """The run's context: defaults < config file < environment < explicit overrides (CLI flags).
-    Overrides that are None mean "not given"."""
+def from_flags(flags: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given as command-line flags (None: not given), each checked under its flag's name:
+    `--epsilon 2: must be less than or equal to 1`."""
+    settings: dict[str, Any] = {}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        try:
+            settings[name] = check_setting(MbreContext, name, value)
+        except ValueError as exc:
+            raise SettingError(f"--{name.replace('_', '-')} {value}: {exc}") from exc
+    return settings
+
+
+def load_context(config: str | Path | None = None, **flags: Any) -> MbreContext:
+    """The run's context: defaults < config file < environment < command-line flags. Flags that are None
+    mean "not given"."""
     settings: dict[str, Any] = {}
     if config is not None:
         settings |= from_file(config)
     settings |= from_environment()
-    settings |= {k: v for k, v in overrides.items() if v is not None}
+    settings |= from_flags(flags)
     return MbreContext(**settings)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import signal
+import stat
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,17 +19,20 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 
-from mbre.errors import InputError
+from mbre.errors import InputError, SettingError, StorageError
+from mbre.files import mask, mask_urls
 from mbre.graph.builder import build_graph
 from mbre.graph.calibration import spent
 from mbre.graph.context import MbreContext
 from mbre.graph.state import InputState, OutputState, State
 from mbre.inventory.inventory import ALL_LABELS, Inventory
-from mbre.llm.providers import context_window, redact
+from mbre.llm.providers import context_window
 from mbre.prompts.render import extraction_messages, prompts_hash
 from mbre.run.budget import Budget
+from mbre.run.lock import hold
 from mbre.run.rundir import Manifest, RunDir, file_sha256
-from mbre.schemas.instances import Instance
+from mbre.run.signals import exit_now, signal_name, stop_in_loop
+from mbre.schemas.instances import Instance, Span
 from mbre.schemas.options import answer_settings
 from mbre.schemas.results import Decision, Provenance, Sample, Usage
 from mbre.version import mbre_version
@@ -63,6 +65,10 @@ class Summary:
     """Input lines refused as bad input (`--on-bad-input skip`)."""
     stopped: str | None = None
     """Why the run stopped before the end: `budget` or `interrupted`; None when it ran through."""
+    signal: int | None = None
+    """The signal that interrupted the run (SIGINT, SIGTERM, SIGHUP)."""
+    failed_earlier: int = 0
+    """Sentences that failed in an earlier invocation and were not taken again (`retry_failed`)."""
     usage: Usage = field(default_factory=Usage)
     """LLM usage of the sentences decided now."""
     calibration: Usage = field(default_factory=Usage)
@@ -111,43 +117,86 @@ def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
 
 
 def manifest(
-    inventory: Inventory, ctx: MbreContext, instances: list[Instance], input_file: str | Path | None
+    inventory: Inventory,
+    ctx: MbreContext,
+    instances: list[Instance],
+    input_file: str | Path | None,
+    input_sha256: str | None = None,
 ) -> Manifest:
-    """The run's identity: without an input file, the sentences themselves are hashed."""
-    if input_file is not None:
-        input_sha = file_sha256(input_file)
-    else:
+    """The run's identity. The input is hashed as it was read (`input_sha256`), else from the file when it
+    can be read again, else (in memory, or a pipe already consumed) from the sentences themselves.
+    Credentials in URLs are masked here, so resuming compares what the file holds."""
+    if input_sha256 is None and input_file is not None and _rereadable(input_file):
+        input_sha256 = file_sha256(input_file)
+    if input_sha256 is None:
         digest = hashlib.sha256()
         for instance in instances:
             digest.update(instance.model_dump_json().encode("utf-8") + b"\n")
-        input_sha = digest.hexdigest()
+        input_sha256 = digest.hexdigest()
+    settings = {name: mask_urls(v) if isinstance(v, str) else v for name, v in answer_settings(ctx).items()}
     return Manifest(
         mbre_version=mbre_version(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        command=list(sys.argv),
+        command=[mask_urls(arg) for arg in sys.argv],
         input_file=str(input_file or "(in memory)"),
-        input_sha256=input_sha,
+        input_sha256=input_sha256,
         schema_hash=inventory.schema.sha256,
         grouping_hash=inventory.grouping.sha256,
         prompt_hash=prompts_hash(),
         demonstrations_hash=inventory.demonstrations.sha256,
-        settings=answer_settings(ctx),
+        settings=settings,
     )
 
 
+def _rereadable(path: str | Path) -> bool:
+    """A regular file reads the same twice; a pipe, a FIFO or /dev/stdin is empty the second time."""
+    try:
+        return stat.S_ISREG(Path(path).stat().st_mode)
+    except OSError:
+        return False
+
+
+def _prompt_tokens(inventory: Inventory, instance: Instance) -> int:
+    """About how many tokens the longest prompt about `instance` takes: the one offering every label
+    bounds every prompt the graph sends for it."""
+    messages = extraction_messages(inventory.schema, inventory.asked_labels(ALL_LABELS), instance)
+    return sum(len(str(message.content)) for message in messages) // CHARS_PER_TOKEN
+
+
 def too_long(inventory: Inventory, instance: Instance, ctx: MbreContext) -> str | None:
-    """Why a sentence cannot fit the model's context, or None. The prompt offering every label bounds
-    every prompt the graph sends for it."""
+    """Why a sentence cannot fit the model's context, or None."""
     window = context_window(ctx)
     if window is None:
         return None
-    messages = extraction_messages(inventory.schema, inventory.asked_labels(ALL_LABELS), instance)
-    tokens = sum(len(str(message.content)) for message in messages) // CHARS_PER_TOKEN
+    tokens = _prompt_tokens(inventory, instance)
     if tokens + ctx.max_tokens <= window:
         return None
     return (
         f"sentence too long for the model: its prompts take about {tokens} tokens, plus max_tokens "
         f"{ctx.max_tokens}, over the context of {window} tokens"
+    )
+
+
+def check_schema_fits(inventory: Inventory, ctx: MbreContext) -> None:
+    """Refuse, before any call, relation definitions too long for the model's context: every sentence's
+    prompts would overflow, and each would be refused alone. Names the longest definition."""
+    window = context_window(ctx)
+    if window is None:
+        return
+    shortest = Instance(
+        id="-", text="a b", head=Span(name="a", start=0, end=1), tail=Span(name="b", start=2, end=3)
+    )
+    tokens = _prompt_tokens(inventory, shortest)
+    if tokens + ctx.max_tokens <= window:
+        return
+    schema = inventory.schema
+    longest = max(schema.relations, key=lambda relation: len(relation.description))
+    raise InputError(
+        schema.source,
+        f"the definitions are too long for the model: a prompt offering every label takes about {tokens} "
+        f"tokens before any sentence, plus max_tokens {ctx.max_tokens}, over the context of {window} tokens "
+        f"(context_tokens); the longest is {longest.label!r}'s, {len(longest.description)} characters",
+        field="description",
     )
 
 
@@ -181,6 +230,7 @@ def discover(
     run_dir: str | Path,
     *,
     input_file: str | Path | None = None,
+    input_sha256: str | None = None,
     concurrency: int = 4,
     on_event: EventSink | None = None,
     callbacks: list[BaseCallbackHandler] | None = None,
@@ -192,29 +242,49 @@ def discover(
     """Label every instance not yet finished in `run_dir` and append its sample there; `on_event` first
     hears `{"event": "resumed", "sentences"}` when some are finished or failed already.
 
-    A sentence whose run raises goes to the failures file and the others go on; earlier failures are
-    taken again only with `retry_failed`. The budget and SIGINT stop the run cleanly: no new sentence
-    starts, the ones in flight finish. `quarantined` are the input lines refused while reading."""
-    run = RunDir(run_dir)
-    run.open(manifest(inventory, ctx, instances, input_file), fresh=fresh)
-    for error in quarantined:
-        run.quarantine(error)
-    done = run.finished_ids()
-    skip = done if retry_failed else done | set(run.failures())
-    summary = Summary(resumed=len(done), quarantined=len(quarantined))
-    pending = [instance for instance in instances if instance.id not in skip]
-    if on_event is not None and len(pending) < len(instances):
-        on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
-    started, calibrated = time.perf_counter(), spent()
-    asyncio.run(
-        _run(
-            inventory, pending, ctx, run, summary, concurrency, on_event, callbacks or [], budget, calibrated
+    The run directory is locked for the call (`mbre.run.lock`). A sentence whose run raises goes to the
+    failures file and the others go on; earlier failures are taken again only with `retry_failed`. A
+    `StorageError` (a full disk, a damaged cache) stops the run and is raised once the sentences in flight
+    are done. The budget and a stop signal stop the run cleanly: no new sentence starts, the ones in flight
+    finish; a second signal exits at once (`mbre.run.signals`). `quarantined` are the input lines refused
+    while reading; `input_sha256` is the input file's hash as it was read (see `manifest`)."""
+    if concurrency < 1:
+        raise SettingError(f"concurrency must be at least 1, not {concurrency}")
+    check_schema_fits(inventory, ctx)
+    with hold(run_dir):
+        run = RunDir(run_dir)
+        run.open(manifest(inventory, ctx, instances, input_file, input_sha256), fresh=fresh)
+        for error in quarantined:
+            run.quarantine(error)
+        done = run.finished_ids()
+        skip = done if retry_failed else done | set(run.failures())
+        summary = Summary(resumed=len(done), quarantined=len(quarantined))
+        pending = [instance for instance in instances if instance.id not in skip]
+        if on_event is not None and len(pending) < len(instances):
+            on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
+        started, calibrated = time.perf_counter(), spent()
+        asyncio.run(
+            _run(
+                inventory,
+                pending,
+                ctx,
+                run,
+                summary,
+                concurrency,
+                on_event,
+                callbacks or [],
+                budget,
+                calibrated,
+            )
         )
-    )
-    summary.seconds = time.perf_counter() - started
-    summary.calibration = spent() - calibrated
-    if summary.sentences:
-        run.append_timing(summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls)
+        summary.seconds = time.perf_counter() - started
+        summary.calibration = spent() - calibrated
+        if summary.sentences:
+            run.append_timing(
+                summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls
+            )
+        wanted = {instance.id for instance in instances}
+        summary.failed_earlier = len((run.failures().keys() & wanted) - summary.failed.keys())
     return summary
 
 
@@ -239,6 +309,7 @@ async def _run(
     no_relation = inventory.schema.no_relation_label
     stop = asyncio.Event()
     queue: Iterator[Instance] = iter(pending)
+    broken: list[StorageError] = []
 
     def emit(event: dict[str, Any]) -> None:
         if event.get("event") == "llm" and "usage" in event:
@@ -246,47 +317,55 @@ async def _run(
         if on_event is not None:
             on_event(event)
 
+    async def label(instance: Instance) -> None:
+        reason = too_long(inventory, instance, ctx)
+        if reason is not None:
+            run.quarantine(InputError(instance.id, reason, field="text"))
+            summary.refused += 1
+            emit({"event": "refused", "id": instance.id, "error": reason})
+            return
+        try:
+            decision = await label_one(graph, instance, ctx, on_event=emit, callbacks=callbacks)
+        except StorageError:
+            raise
+        except Exception as exc:  # one sentence's failure never stops the run
+            error = mask(f"{type(exc).__name__}: {exc}")
+            run.append_failure(instance.id, error)
+            summary.failed[instance.id] = error
+            emit({"event": "failed", "id": instance.id, "error": error})
+            return
+        run.append_sample(Sample.from_decision(instance, decision, origin))
+        summary.add(decision, no_relation)
+        if (
+            budget is not None
+            and not stop.is_set()
+            and budget.reached(summary.usage + (spent() - calibrated), ctx)
+        ):
+            summary.stopped = "budget"
+            stop.set()
+            emit({"event": "stopping", "reason": f"budget of {budget.describe()} reached"})
+
     async def worker() -> None:
         for instance in queue:
             if stop.is_set():
                 return
-            reason = too_long(inventory, instance, ctx)
-            if reason is not None:
-                run.quarantine(InputError(instance.id, reason, field="text"))
-                summary.refused += 1
-                emit({"event": "refused", "id": instance.id, "error": reason})
-                continue
             try:
-                decision = await label_one(graph, instance, ctx, on_event=emit, callbacks=callbacks)
-            except Exception as exc:  # one sentence's failure never stops the run
-                error = redact(f"{type(exc).__name__}: {exc}", ctx)
-                run.append_failure(instance.id, error)
-                summary.failed[instance.id] = error
-                emit({"event": "failed", "id": instance.id, "error": error})
-                continue
-            run.append_sample(Sample.from_decision(instance, decision, origin))
-            summary.add(decision, no_relation)
-            if (
-                budget is not None
-                and not stop.is_set()
-                and budget.reached(summary.usage + (spent() - calibrated), ctx)
-            ):
-                summary.stopped = "budget"
+                await label(instance)
+            except StorageError as error:  # the disk or the cache fails every sentence alike: stop
+                broken.append(error)
                 stop.set()
-                emit({"event": "stopping", "reason": f"budget of {budget.describe()} reached"})
+                emit({"event": "stopping", "reason": str(error)})
+                return
 
-    def interrupt() -> None:
-        if stop.is_set():  # a second Ctrl-C: stop now, losing only the calls in flight
-            raise KeyboardInterrupt
-        summary.stopped = "interrupted"
+    def on_signal(signum: int) -> None:
+        if summary.signal is not None:  # a second signal: stop now, losing only the calls in flight
+            emit({"event": "aborting", "reason": f"{signal_name(signum)} again: exiting now"})
+            exit_now(signum)
+        summary.stopped, summary.signal = "interrupted", signum
         stop.set()
-        emit({"event": "stopping", "reason": "interrupted: finishing the sentences in flight"})
+        emit({"event": "stopping", "reason": f"{signal_name(signum)}: finishing the sentences in flight"})
 
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    if on_main_thread:
-        loop.add_signal_handler(signal.SIGINT, interrupt)
-    try:
-        await asyncio.gather(*(worker() for _ in range(max(concurrency, 1))))
-    finally:
-        if on_main_thread:
-            loop.remove_signal_handler(signal.SIGINT)
+    with stop_in_loop(loop, on_signal):
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if broken:
+        raise broken[0]

@@ -5,25 +5,29 @@
     runs/x/failures.jsonl    one line per failed attempt at a sentence, append-only
     runs/x/quarantine.jsonl  the input lines refused on this invocation, with line and reason
     runs/x/timing.jsonl      one line per invocation: sentences decided, wall seconds, calls, cache hits
+    runs/x/run.lock          held by the process writing the directory (see `mbre.run.lock`)
 
 The samples file is the record of finished ids: a sentence is finished exactly when its sample line is
 complete. Each line goes to the file in one `write` on an O_APPEND descriptor, so a killed process leaves
-at most one torn last line, which `open` cuts off (that sentence is asked again, from the cache).
+at most one torn last line, which `open` cuts off (that sentence is asked again, from the cache); a full
+disk leaves none (see `mbre.files`). The manifest is replaced atomically, so it is whole or absent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
-import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mbre.errors import InputError, MbreError
+from mbre.errors import InputError, MbreError, StorageError
+from mbre.files import append_line, ensure_dir, write_atomic
 from mbre.schemas.instances import iter_jsonl
 from mbre.schemas.results import Sample
 
@@ -94,19 +98,35 @@ class RunDir:
         self.quarantine_file = self.path / "quarantine.jsonl"
         self.timing_file = self.path / "timing.jsonl"
 
+    @property
+    def result_files(self) -> tuple[Path, ...]:
+        """The files a run writes, which `--fresh` moves aside together."""
+        return (
+            self.manifest_file,
+            self.samples_file,
+            self.failures_file,
+            self.quarantine_file,
+            self.timing_file,
+        )
+
     def open(self, manifest: Manifest, *, fresh: bool = False) -> None:
-        """Start the run or check that it resumes the same one. `fresh` moves earlier results aside
-        (into `previous-<time>/`), never deletes them."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        if self.manifest_file.exists():
-            previous = self._read_manifest()
-            if fresh:
-                self._move_aside()
-            else:
-                self._check(previous, manifest)
-                self._cut_torn_line()
-                return
-        self.manifest_file.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        """Start the run or check that it resumes the same one, before any LLM call: a directory that
+        cannot be written fails here, not after the first sentence. `fresh` moves earlier results aside
+        (into `previous-<time>/`), a damaged manifest included, and never deletes them."""
+        ensure_dir(self.path)
+        self._check_writable()
+        if fresh:
+            self._move_aside()
+        elif self.manifest_file.exists():
+            self._check(self._read_manifest(), manifest)
+            self._cut_torn_line()
+            return
+        elif self.samples_file.exists() or self.failures_file.exists():
+            raise RunMismatchError(
+                f"{self.path} holds results but no manifest.json, so what made them is unknown: pass "
+                "--fresh to move them aside and start over, or choose another --run-dir"
+            )
+        write_atomic(self.manifest_file, manifest.model_dump_json(indent=2) + "\n")
         self.quarantine_file.unlink(missing_ok=True)
 
     def samples(self) -> list[Sample]:
@@ -129,16 +149,16 @@ class RunDir:
         return {key: error for key, error in failed.items() if key not in finished}
 
     def append_sample(self, sample: Sample) -> None:
-        _append_line(self.samples_file, sample.model_dump(mode="json"))
+        _append_record(self.samples_file, sample.model_dump(mode="json"))
 
     def append_failure(self, sentence_id: str, error: str) -> None:
-        _append_line(self.failures_file, {"id": sentence_id, "error": error, "time": _now()})
+        _append_record(self.failures_file, {"id": sentence_id, "error": error, "time": _now()})
 
     def append_timing(self, sentences: int, seconds: float, calls: int, cached_calls: int) -> None:
         timing = Timing(
             time=_now(), sentences=sentences, seconds=seconds, calls=calls, cached_calls=cached_calls
         )
-        _append_line(self.timing_file, timing.model_dump(mode="json"))
+        _append_record(self.timing_file, timing.model_dump(mode="json"))
 
     def timings(self) -> list[Timing]:
         if not self.timing_file.exists():
@@ -148,18 +168,34 @@ class RunDir:
 
     def quarantine(self, error: InputError) -> None:
         """Record one refused input line (`--on-bad-input skip`, or a sentence too long for the model)."""
-        _append_line(
+        _append_record(
             self.quarantine_file,
             {"file": error.source, "line": error.line, "field": error.field, "reason": error.reason},
         )
 
     def _read_manifest(self) -> Manifest:
         try:
-            return Manifest.model_validate_json(self.manifest_file.read_text(encoding="utf-8"))
+            return Manifest.model_validate_json(self.manifest_file.read_bytes())
+        except OSError as exc:
+            raise InputError(str(self.manifest_file), f"cannot read the file: {exc.strerror}") from exc
         except ValidationError as exc:
             raise InputError(
-                str(self.manifest_file), f"not an mbre manifest: {exc.errors()[0]['msg']}"
+                str(self.manifest_file),
+                f"not an mbre manifest ({exc.errors()[0]['msg']}): pass --fresh to move it and the results "
+                "beside it aside and start over",
             ) from exc
+
+    def _check_writable(self) -> None:
+        """A run directory, and every file in it that a run appends to, must take writes."""
+        try:
+            fd, probe = tempfile.mkstemp(dir=self.path, prefix=".write-test.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StorageError.cannot_write(self.path, exc) from exc
+        for file in self.result_files:
+            if file.exists() and not os.access(file, os.W_OK):
+                raise StorageError(f"cannot write {file}: permission denied")
 
     def _check(self, previous: Manifest, manifest: Manifest) -> None:
         old, new = previous.identity(), manifest.identity()
@@ -181,18 +217,24 @@ class RunDir:
                 handle.truncate(data.rfind(b"\n") + 1)
 
     def _move_aside(self) -> None:
-        attic = self.path / f"previous-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
-        attic.mkdir()
-        files = (
-            self.manifest_file,
-            self.samples_file,
-            self.failures_file,
-            self.quarantine_file,
-            self.timing_file,
-        )
-        for file in files:
-            if file.exists():
-                shutil.move(file, attic / file.name)
+        earlier = [file for file in self.result_files if file.exists()]
+        if not earlier:
+            return
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        for number in itertools.count():  # two --fresh within a second get two folders
+            attic = self.path / (f"previous-{stamp}" + (f"-{number}" if number else ""))
+            try:
+                attic.mkdir()
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StorageError.cannot_write(attic, exc) from exc
+        for file in earlier:
+            try:
+                file.rename(attic / file.name)
+            except OSError as exc:
+                raise StorageError.cannot_write(attic / file.name, exc) from exc
 
 
 def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
@@ -209,17 +251,9 @@ def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]
     return samples
 
 
-def _append_line(path: Path, record: dict[str, Any]) -> None:
-    """One complete line per `write` on an append-only descriptor: concurrent or killed writers never
-    interleave or tear lines in the middle of the file."""
-    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+def _append_record(path: Path, record: dict[str, Any]) -> None:
+    """One complete line per record (see `mbre.files.append_line`)."""
+    append_line(path, json.dumps(record, ensure_ascii=False))
 
 
 def _now() -> str:

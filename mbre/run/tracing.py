@@ -1,13 +1,15 @@
 """`--trace FILE`: a local JSON Lines record of every node run and every LLM call.
 
 Written from callbacks, so it sees exactly what LangChain sends and gets back. It records prompt hashes,
-not prompts, and never the model's client settings, so no API key can reach the file.
+not prompts, and never the model's client settings; each line is masked like every file mbre writes
+(`mbre.files`), so a provider error that echoes the API key reaches the file without it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -18,24 +20,30 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from mbre.errors import StorageError
+from mbre.files import append_line
+
 
 class JsonlTracer(BaseCallbackHandler):
-    """Thread-safe: one tracer serves every sentence of a concurrent run."""
+    """Thread-safe: one tracer serves every sentence of a concurrent run. The file is created at once, so
+    a path that cannot be written fails before any LLM call; a write that fails later stops the run
+    (`raise_error`: langchain would otherwise only log it, once per call)."""
+
+    raise_error = True
 
     def __init__(self, path: str | Path):
-        self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - lives until close()
+        self.path = Path(path)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise StorageError.cannot_write(self.path, exc) from exc
         self._lock = threading.Lock()
         self._started: dict[UUID, tuple[float, dict[str, Any]]] = {}
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
 
     def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str)
         with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
+            append_line(self.path, line)
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, metadata: Any = None, **kw: Any

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,16 +22,35 @@ class Span(BaseModel):
     end: int = Field(gt=0)
 
 
-class Instance(BaseModel):
-    """One sentence to label. `relation`, when present, is a gold label kept for evaluation only."""
+#: The fields a sample adds to its sentence. An input line's own fields of these names would be replaced by
+#: mbre's, so they are dropped on reading, not carried through.
+OUTPUT_FIELDS = frozenset({"confidence", "gold", "decision", "provenance"})
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+
+class Instance(BaseModel):
+    """One sentence to label. `relation`, when present, is a gold label kept for evaluation only. Any other
+    field of the input line (`doc_id`, `domain`, ...) is kept as it is (`extra`), never shown to the model,
+    and written back into the sentence's sample."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str = Field(min_length=1)
     text: str = Field(min_length=1)
     head: Span
     tail: Span
     relation: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_output_fields(cls, record: Any) -> Any:
+        if isinstance(record, dict) and not OUTPUT_FIELDS.isdisjoint(record):
+            return {key: value for key, value in record.items() if key not in OUTPUT_FIELDS}
+        return record
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The input line's fields besides the sentence's own, in file order."""
+        return dict(self.model_extra or {})
 
     @model_validator(mode="after")
     def _spans_match_text(self) -> Instance:
@@ -77,14 +97,23 @@ def parse_instance(record: object, *, source: str, line: int) -> Instance:
 OnBadLine = Callable[[InputError], None]
 
 
-def iter_jsonl(path: str | Path, on_bad: OnBadLine | None = None) -> Iterator[tuple[int, object]]:
-    """Yield (line number, decoded record) for each non-blank line; a BOM is tolerated. A line that is
-    not UTF-8 or not JSON raises, or goes to `on_bad` and is skipped."""
-    source = str(path)
+def read_source(path: str | Path) -> bytes:
+    """The whole file, read once: a pipe or `/dev/stdin` cannot be read a second time."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
+        raise InputError(str(path), f"cannot read the file: {exc.strerror}") from exc
+
+
+def iter_jsonl(
+    path: str | Path, on_bad: OnBadLine | None = None, *, data: bytes | None = None
+) -> Iterator[tuple[int, object]]:
+    """Yield (line number, decoded record) for each non-blank line of the file, or of `data` already read
+    from it; a BOM is tolerated. A line that is not UTF-8 or not JSON raises, or goes to `on_bad` and is
+    skipped."""
+    source = str(path)
+    if data is None:
+        data = read_source(path)
     for number, raw in enumerate(data.splitlines(), start=1):
         try:
             text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -110,13 +139,16 @@ def iter_jsonl(path: str | Path, on_bad: OnBadLine | None = None) -> Iterator[tu
         yield number, record
 
 
-def read_instances(path: str | Path, on_bad: OnBadLine | None = None) -> list[Instance]:
-    """Read and validate a whole JSON Lines file before any LLM call; ids must be unique. Without
-    `on_bad` the first bad line stops the read; with it, bad lines are reported and skipped."""
+def read_instances(
+    path: str | Path, on_bad: OnBadLine | None = None, *, data: bytes | None = None
+) -> list[Instance]:
+    """Read and validate a whole JSON Lines file (or `data` read from it) before any LLM call; ids must be
+    unique. Without `on_bad` the first bad line stops the read; with it, bad lines are reported and
+    skipped."""
     source = str(path)
     instances: list[Instance] = []
     seen: dict[str, int] = {}
-    for number, record in iter_jsonl(path, on_bad):
+    for number, record in iter_jsonl(path, on_bad, data=data):
         try:
             instance = parse_instance(record, source=source, line=number)
             if instance.id in seen:

@@ -5,7 +5,11 @@ Plain `typing` only: the command line reads these to build its options, and must
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
+
+from mbre.errors import SettingError
 
 Strategy = Literal["mbre", "multiclass", "binary"]
 """`mbre` (the paper), or the baselines `multiclass` (one prompt, all labels) and `binary` (one yes/no
@@ -23,6 +27,59 @@ DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)
 STUDENTS: tuple[StudentKind, ...] = get_args(StudentKind)
 #: The thresholds the paper's analysis looks at, replayed by `mbre evaluate`.
 EPSILONS = (0.001, 0.01, 0.02, 0.05, 0.1)
+
+
+def parse_strategies(text: str) -> list[Strategy]:
+    """`"mbre,binary"` as strategies: each known and named once, at least one, in the order given."""
+    names = [name.strip() for name in text.split(",")]
+    return check_strategies(names)
+
+
+def check_strategies(names: Sequence[str]) -> list[Strategy]:
+    """The names as strategies, each known and named once, at least one."""
+    if not names or len(set(names)) != len(names) or not set(names) <= set(STRATEGIES):
+        raise SettingError(
+            f"name distinct strategies from {', '.join(STRATEGIES)}, at least one; got {list(names)}"
+        )
+    return [strategy for name in names for strategy in STRATEGIES if strategy == name]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One run of an evaluation: a strategy with a decision policy, named `strategy` (the configured
+    policy) or `strategy:policy` (`mbre:paper`, the paper's exact rule beside the calibrated default)."""
+
+    name: str
+    strategy: Strategy
+    decision: DecisionPolicy | None
+    """None: the configured policy."""
+
+    @property
+    def directory(self) -> str:
+        """The run directory's name inside the report directory."""
+        return self.name.replace(":", "-")
+
+
+def parse_arms(names: str | Sequence[str]) -> list[Arm]:
+    """`"mbre,mbre:paper,binary"` (or its names) as arms: each known and named once, at least one."""
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",")]
+    arms: list[Arm] = []
+    for name in names:
+        strategy, _, policy = name.partition(":")
+        known = [s for s in STRATEGIES if s == strategy]
+        policies = [p for p in DECISION_POLICIES if p == policy]
+        if not known or (policy and not policies):
+            arms = []
+            break
+        arms.append(Arm(name=name, strategy=known[0], decision=policies[0] if policies else None))
+    if not arms or len(set(names)) != len(names):
+        raise SettingError(
+            f"name distinct strategies from {', '.join(STRATEGIES)}, each optionally with a decision policy "
+            f"({', '.join(DECISION_POLICIES)}) as strategy:policy, at least one; got {list(names)}"
+        )
+    return arms
+
 
 #: Field metadata key: the setting changes an answer or a decision (recorded in manifests and reports).
 ANSWER = "answer"

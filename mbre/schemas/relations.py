@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from mbre.errors import InputError, pydantic_field
 from mbre.schemas.answers import NONE_LABEL
@@ -56,6 +57,12 @@ class RelationSchema(BaseModel):
 
     relations: tuple[RelationType, ...]
     no_relation_label: str
+    _source: str = PrivateAttr(default="<schema>")
+
+    @property
+    def source(self) -> str:
+        """Where the schema came from (its file), for errors about it; not part of its hash."""
+        return self._source
 
     @property
     def labels(self) -> list[str]:
@@ -91,9 +98,21 @@ class RelationSchema(BaseModel):
 
     @classmethod
     def build(
-        cls, relations: list[RelationType], *, no_relation: str | None = None, source: str = "<schema>"
+        cls,
+        relations: list[RelationType],
+        *,
+        no_relation: str | None = None,
+        source: str = "<schema>",
+        lines: Sequence[int] | None = None,
     ) -> RelationSchema:
-        """Validate the inventory as a whole: unique labels, one no-relation label."""
+        """Validate the inventory as a whole: some relations, unique labels, one no-relation label, and no
+        relation named like the answer "none". `lines` are the entries' lines in `source`, for errors."""
+
+        def line_of(index: int) -> int | None:
+            return lines[index] if lines is not None and index < len(lines) else None
+
+        if not relations:
+            raise InputError(source, "the list of relation types is empty", field="relations")
         seen: dict[str, int] = {}
         for index, relation in enumerate(relations):
             if relation.label in seen:
@@ -101,6 +120,7 @@ class RelationSchema(BaseModel):
                     source,
                     f"duplicate label {relation.label!r} (entry {index + 1}; first at entry "
                     f"{seen[relation.label] + 1})",
+                    line=line_of(index),
                     field="label",
                 )
             seen[relation.label] = index
@@ -110,6 +130,7 @@ class RelationSchema(BaseModel):
                     source,
                     f"the inverse {relation.inverse!r} of {relation.label!r} (entry {index + 1}) is not a "
                     "label of the schema",
+                    line=line_of(index),
                     field="inverse",
                 )
         chosen = _pick_no_relation(relations, no_relation, source)
@@ -117,14 +138,18 @@ class RelationSchema(BaseModel):
             if relation.label.lower() == NONE_LABEL and relation.label != chosen:
                 raise InputError(
                     source,
-                    f"the label {relation.label!r} (entry {index + 1}) reads like the answer 'none', which "
-                    "means that no relation holds: rename it, or make it the no-relation label",
+                    f"the label {relation.label!r} is reserved: the prompts offer {NONE_LABEL!r} as the "
+                    'answer "none of these", so this relation could never be chosen. Rename it, or mark it '
+                    'as the no-relation label ("no_relation": true)',
+                    line=line_of(index),
                     field="label",
                 )
         relations = [r.model_copy(update={"no_relation": r.label == chosen}) for r in relations]
         if len(relations) < 2:
             raise InputError(source, "needs at least one relation besides the no-relation label")
-        return cls(relations=tuple(relations), no_relation_label=chosen)
+        schema = cls(relations=tuple(relations), no_relation_label=chosen)
+        schema._source = source
+        return schema
 
     @classmethod
     def from_file(cls, path: str | Path, *, no_relation: str | None = None) -> RelationSchema:
@@ -152,6 +177,7 @@ class RelationSchema(BaseModel):
         else:
             raise InputError(source, "expected a JSON list of relation types", line=1)
         relations = []
+        lines = [_line_of(text, start) for start in starts]
         for index, item in enumerate(items):
             start = starts[index] if index < len(starts) else 0
             if not isinstance(item, dict):
@@ -165,7 +191,7 @@ class RelationSchema(BaseModel):
                 line = _line_of(text, key if key >= 0 else start)
                 message = first["msg"].removeprefix("Value error, ")
                 raise InputError(source, message, line=line, field=field) from exc
-        return cls.build(relations, no_relation=no_relation, source=source)
+        return cls.build(relations, no_relation=no_relation, source=source, lines=lines)
 
 
 def _pick_no_relation(relations: list[RelationType], requested: str | None, source: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -170,9 +170,10 @@ class Provenance(BaseModel):
 
 
 class Sample(BaseModel):
-    """One output line: the sentence in the input format, its label, and how it was found."""
+    """One output line: the sentence in the input format, its label, and how it was found. The input
+    line's other fields (`doc_id`, ...) follow at the top level, as they were (`extra`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     id: str
     text: str
@@ -184,9 +185,15 @@ class Sample(BaseModel):
     decision: Decision
     provenance: Provenance
 
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The input line's fields that mbre carried through (see `Instance.extra`)."""
+        return dict(self.model_extra or {})
+
     @classmethod
     def from_decision(cls, instance: Instance, decision: Decision, provenance: Provenance) -> Sample:
         return cls(
+            **instance.extra,
             id=instance.id,
             text=instance.text,
             head=instance.head,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mbre.evaluation.report import markdown_table, number, reproduce_lines, write_text
+from mbre.files import ensure_dir
 from mbre.schemas.table import Rows
 from mbre.student.comparison import StudentComparison
 
@@ -45,8 +46,7 @@ def distribution_rows(comparison: StudentComparison) -> Rows:
 
 def write_student(comparison: StudentComparison, out_dir: str | Path) -> list[Path]:
     """report.json and report.md of a student comparison."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     return [
         write_text(out / "report.json", comparison.model_dump_json(indent=2) + "\n"),
         write_text(out / "report.md", student_markdown(comparison)),

@@ -2,7 +2,9 @@
 real HTTP without leaving the machine. It answers from a scripted function and records every request.
 
 It can also misbehave on schedule, the way real endpoints do: `faults` maps a request's number (0-based,
-in arrival order) to a `Fault`, or is a function of (number, request body) returning one or None."""
+in arrival order) to a `Fault`, or is a function of (number, request body) returning one or None.
+`GET /models` (mbre's check of the endpoint before a run) lists the stub's model, or answers with the
+`models` fault; those requests are kept apart, in `model_requests`."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any, Literal
 # (messages, schema name) -> the JSON object to answer with, or a plain string for unparseable output
 Script = Callable[[list[dict[str, Any]], str], dict[str, Any] | str]
 
-FaultKind = Literal["rate_limited", "server_error", "reset", "stall", "malformed", "bad_request"]
+FaultKind = Literal["rate_limited", "server_error", "reset", "stall", "malformed", "bad_request", "html"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class Fault:
     - `reset`: the connection is reset without any response;
     - `stall`: nothing is sent for `seconds` (longer than the client's timeout), then the connection closes;
     - `malformed`: a 200 whose completion content is cut off half-way;
-    - `bad_request`: HTTP `status` (400) with an OpenAI-style error carrying `message`.
+    - `bad_request`: HTTP `status` (400) with an OpenAI-style error carrying `message`;
+    - `html`: a 200 whose body is a web page, as a wrong base_url gets.
     """
 
     kind: FaultKind
@@ -50,11 +53,13 @@ Faults = Mapping[int, Fault] | Callable[[int, dict[str, Any]], Fault | None]
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: Script, faults: Faults | None = None):
+    def __init__(self, script: Script, faults: Faults | None = None, models: Fault | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script
         self.faults = faults
+        self.models = models
         self.requests: list[dict[str, Any]] = []
+        self.model_requests: list[dict[str, Any]] = []
         self.injected: Counter[FaultKind] = Counter()
         """Faults injected so far, by kind."""
         self.lock = threading.Lock()
@@ -77,6 +82,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.model_requests.append(
+                {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
+            )
+        if self.server.models is not None:
+            self._misbehave(self.server.models)
+        elif self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
+        else:
+            self.send_error(404)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -115,6 +132,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.closing.wait(fault.seconds)
             self.close_connection = True
             return
+        if fault.kind == "html":
+            page = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
         status = fault.status or _DEFAULT_STATUS[fault.kind]
         headers = {"retry-after": fault.retry_after, "retry-after-ms": fault.retry_after_ms}
         error = {"message": fault.message, "type": fault.kind, "param": None, "code": None}
@@ -130,7 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up on the call (a killed mbre): nothing to tell
 
 
 def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
@@ -158,8 +186,10 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
 
 
 @contextmanager
-def stub_server(script: Script, faults: Faults | None = None) -> Iterator[StubServer]:
-    server = StubServer(script, faults)
+def stub_server(
+    script: Script, faults: Faults | None = None, models: Fault | None = None
+) -> Iterator[StubServer]:
+    server = StubServer(script, faults, models)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

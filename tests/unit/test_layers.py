@@ -1,7 +1,7 @@
 """The package's shape is a checked contract: one room per job, and every import points down the layers.
 
 Layers, bottom to top (a module may import its own layer and those below; rooms on one line do not import
-each other): errors and version; schemas; prompts | inventory | llm; graph; run; evaluation; student;
+each other): errors and version; files; schemas; prompts | inventory | llm; graph; run; evaluation; student;
 cli; and the package root with `__main__`, the public facade that nothing inside mbre imports. Imports
 inside functions and under TYPE_CHECKING count too: a lazy import is still a dependency.
 """
@@ -20,17 +20,18 @@ PACKAGE = Path(mbre.__file__).resolve().parent
 RANKS = {
     "mbre.errors": 0,
     "mbre.version": 0,
-    "mbre.schemas": 1,
-    "mbre.prompts": 2,
-    "mbre.inventory": 2,
-    "mbre.llm": 2,
-    "mbre.graph": 3,
-    "mbre.run": 4,
-    "mbre.evaluation": 5,
-    "mbre.student": 6,
-    "mbre.cli": 7,
-    "mbre.__main__": 8,
-    "mbre": 8,
+    "mbre.files": 1,
+    "mbre.schemas": 2,
+    "mbre.prompts": 3,
+    "mbre.inventory": 3,
+    "mbre.llm": 3,
+    "mbre.graph": 4,
+    "mbre.run": 5,
+    "mbre.evaluation": 6,
+    "mbre.student": 7,
+    "mbre.cli": 8,
+    "mbre.__main__": 9,
+    "mbre": 9,
 }
 
 

@@ -32,7 +32,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     result = mbre("group", "--relations", str(bad))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"error: {bad}: field 'label': duplicate label 'a' (entry 2; first at entry 1)"
+        f"error: {bad}:1: field 'label': duplicate label 'a' (entry 2; first at entry 1)"
     ]
 
 

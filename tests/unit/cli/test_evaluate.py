@@ -23,6 +23,7 @@ from mbre.schemas.results import Decision, Sample
 from tests.support.data import PROVENANCE, ROOT, SEMEVAL
 from tests.support.fakes import Reply, ScriptedChatModel, is_group_question, options, text_of
 from tests.support.fruits import GOLD, GROUPING, SCHEMA, fruit_model, keyword_sentences
+from tests.support.lock_holder import start_holder
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -305,3 +306,17 @@ def test_bench_runs_the_seeded_semeval_slice(semeval_schema, semeval_test, tmp_p
     assert sorted(s.relation for s in seeds) == sorted(r.label for r in semeval_schema.positive)
     assert all(s.id.startswith("semeval:train") for s in seeds)
     assert any(marked_sentence(seeds[0]) in text_of(m) for m in model.calls)
+
+
+def test_evaluate_is_refused_at_once_while_another_process_writes_one_of_its_runs(model, inputs, tmp_path):
+    holder = start_holder(tmp_path / "report" / "binary")
+    try:
+        result = runner.invoke(app, evaluate_args(inputs, tmp_path / "report"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'report' / 'binary'} is in use by another mbre process (pid {holder.pid})" in (
+        " ".join(result.output.split())
+    )
+    assert not model.calls and not (tmp_path / "report" / "mbre" / "manifest.json").exists()

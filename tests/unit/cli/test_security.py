@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 from mbre import MbreContext, build_graph
 from mbre.cli.app import app
+from mbre.prompts.render import marked_sentence
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES, INJECTIONS, injected
@@ -53,3 +56,53 @@ def test_an_obedient_model_cannot_put_an_injected_label_into_a_sample(tmp_path):
             assert decision.label is None and decision.rule == "abstained"
             assert all(e.label is None and e.abstained and "PWNED" in e.raw for e in decision.extractions)
     assert asked.count(True) == len(instances) * 2 * 2  # K = 2 groups, each asked and re-asked
+
+
+def test_no_file_a_run_writes_holds_the_key_or_the_url_password(tmp_path, monkeypatch):
+    key, password = "sk-scan-for-me-31337", "pa55-w0rd-scan-me"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    sentences = read_instances(EXAMPLES / "sentences.jsonl")[:6]
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(s.model_dump_json() + "\n" for s in sentences))
+    refused = {marked_sentence(s) for s in sentences[:2]}
+
+    def echo_the_secrets(number, body):  # a provider error that quotes the key and the URL it was sent to
+        if any(text in json.dumps(body) for text in refused):
+            message = f"key {key} not allowed at http://mbre:{password}@127.0.0.1/v1 (password {password})"
+            return Fault("bad_request", message=message)
+        return None
+
+    relations = str(EXAMPLES / "relations.json")
+    with stub_server(gold_script(SCHEMA, sentences), echo_the_secrets) as server:
+        url = server.base_url.replace("http://", f"http://mbre:{password}@")
+        common = ["--model", "openai:m", "--base-url", url, "--config", str(tmp_path / "mbre.toml")]
+        (tmp_path / "mbre.toml").write_text(f'base_url = "{url}"\n')
+        run, trace, report = str(tmp_path / "run"), str(tmp_path / "trace.jsonl"), str(tmp_path / "report")
+        discover = ["discover", "--relations", relations, "--input", str(corpus), "--run-dir", run]
+        discovered = CliRunner().invoke(app, [*discover, "--trace", trace, *common])
+        evaluate = ["evaluate", "--relations", relations, "--gold", str(corpus), "--report-dir", report]
+        evaluated = CliRunner().invoke(app, [*evaluate, "--strategies", "mbre,multiclass", *common])
+    assert discovered.exit_code == 1 and evaluated.exit_code == 1, discovered.output + evaluated.output
+    assert all(r["headers"]["authorization"].startswith("Basic ") for r in server.requests)  # it was sent
+
+    written = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file()}
+    assert {
+        "run/manifest.json",
+        "run/samples.jsonl",
+        "run/failures.jsonl",
+        "run/timing.jsonl",
+        "run/run.lock",
+        "trace.jsonl",
+        "report/report.json",
+        "report/report.md",
+        "report/mbre/failures.jsonl",
+    } <= written
+    assert (
+        "key *** not allowed at http://***@127.0.0.1/v1 (password ***)"
+        in (tmp_path / "trace.jsonl").read_text()
+    )
+    for name in written - {"mbre.toml"}:  # the config file is the user's own
+        data = (tmp_path / name).read_bytes()
+        assert key.encode() not in data and password.encode() not in data, name
+    for output in (discovered.output, evaluated.output):
+        assert key not in output and password not in output

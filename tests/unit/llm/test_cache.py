@@ -11,9 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 
+from mbre.errors import StorageError
 from mbre.graph.context import MbreContext
 from mbre.llm.cache import SqliteLLMCache
 from mbre.llm.providers import chat_model, chat_model_for
@@ -197,6 +199,7 @@ def test_concurrent_writers_in_threads_lose_nothing(tmp_path):
 
 WRITER = """
 import sys
+import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration
 from mbre.llm.cache import SqliteLLMCache
@@ -283,3 +286,44 @@ def test_the_api_key_never_reaches_the_cache(tmp_path, monkeypatch):
     assert any(f.name == "c.sqlite" for f in files) and len(seen) == 2
     assert not any(secret.encode() in f.read_bytes() for f in files)  # the db, its WAL and shm
     assert not any(secret in s for s in seen)
+
+
+def damaged(path: Path) -> Path:
+    """A cache with some answers whose pages past the header were overwritten, as a failing disk would."""
+    cache = SqliteLLMCache(path)
+    for n in range(200):
+        cache.update(f"prompt {n}", "llm", [ChatGeneration(message=AIMessage(content="x" * 500))])
+    cache._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    data[4096 * 2 : 4096 * 6] = b"\xa5" * 4096 * 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_cache_file_is_named_once_with_what_to_do(tmp_path):
+    not_a_database = tmp_path / "not-a-db.sqlite"
+    not_a_database.write_bytes(b"this is no SQLite file, not at all" * 100)
+    for path, reason in [
+        (not_a_database, "file is not a database"),
+        (damaged(tmp_path / "damaged.sqlite"), "database disk image is malformed"),
+    ]:
+        try:
+            SqliteLLMCache(path).check()
+        except StorageError as error:
+            assert str(error) == (
+                f"the LLM-call cache {path} is damaged ({reason}): move it aside (mv {path} {path}.damaged) "
+                "to start a new one, or run with --no-cache"
+            )
+        else:
+            raise AssertionError(f"{path} passed the check")
+
+
+def test_a_cache_file_that_cannot_be_opened_for_writing_says_so(tmp_path):
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(StorageError) as info:
+        SqliteLLMCache(tmp_path / "dir.sqlite").check()
+    assert str(info.value) == (
+        f"cannot write the LLM-call cache {tmp_path / 'dir.sqlite'} (unable to open database file): run with "
+        "--no-cache, or set cache_path to a file that can be written"
+    )
+    SqliteLLMCache(tmp_path / "new" / "c.sqlite").check()  # a new cache file is fine

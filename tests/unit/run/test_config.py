@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mbre.errors import InputError
+from mbre.errors import InputError, SettingError
+from mbre.graph.context import MbreContext
 from mbre.llm.providers import ProviderError, _is_loopback, chat_model, parse_spec
 from mbre.llm.settings import ModelSettings
 from mbre.run.config import from_environment, load_context
@@ -32,7 +33,7 @@ def test_bad_value_names_the_field(tmp_path):
     config = tmp_path / "mbre.toml"
     config.write_text('strategy = "fastest"\n')
     with pytest.raises(
-        InputError, match=r"mbre.toml:1: field 'strategy': Input should be 'mbre', 'multiclass'"
+        InputError, match=r"mbre.toml:1: field 'strategy': must be 'mbre', 'multiclass' or 'binary'"
     ):
         load_context(config)
 
@@ -79,3 +80,36 @@ def test_loopback_detection():
     assert _is_loopback("http://127.0.0.1:8080/v1") and _is_loopback("http://localhost:1/v1")
     assert _is_loopback("http://[::1]:80/v1")
     assert not _is_loopback("https://api.openai.com/v1") and not _is_loopback(None)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"epsilon": 2.0}, "--epsilon 2.0: must be less than or equal to 1"),
+        ({"epsilon": -1.0}, "--epsilon -1.0: must be greater than or equal to 0"),
+        ({"epsilon": float("nan")}, "--epsilon nan: must be a finite number"),
+        ({"route_top_k": 0}, "--route-top-k 0: must be greater than or equal to 1"),
+        ({"strategy": "foo"}, "--strategy foo: must be 'mbre', 'multiclass' or 'binary'"),
+    ],
+)
+def test_bad_flags_are_refused_by_their_name(flags, message):
+    with pytest.raises(SettingError) as info:
+        load_context(None, **flags)
+    assert str(info.value) == message
+
+
+def test_the_same_bounds_hold_in_the_file_the_environment_and_python(tmp_path, monkeypatch):
+    config = tmp_path / "mbre.toml"
+    config.write_text('model = "local"\nroute_top_k = 0\n')
+    with pytest.raises(InputError) as info:
+        load_context(config)
+    assert str(info.value) == f"{config}:2: field 'route_top_k': must be greater than or equal to 1"
+    monkeypatch.setenv("MBRE_EPSILON", "nan")
+    with pytest.raises(InputError) as info:
+        load_context(None)
+    assert str(info.value) == "environment variable MBRE_EPSILON: field 'epsilon': must be a finite number"
+    with pytest.raises(SettingError, match="setting 'max_tokens': must be greater than or equal to 1, not 0"):
+        MbreContext(max_tokens=0)
+    with pytest.raises(SettingError, match="setting 'timeout': must be greater than 0, not -1"):
+        ModelSettings(timeout=-1)
+    assert MbreContext(epsilon=1).epsilon == 1.0 and isinstance(MbreContext(epsilon=1).epsilon, float)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from mbre import MbreContext
-from mbre.errors import InputError, SettingError
+from mbre.errors import InputError, SettingError, StorageError
 from mbre.inventory.inventory import Inventory
 from mbre.run.budget import Budget, parse_budget
 from mbre.run.discover import discover
@@ -204,3 +207,82 @@ def test_samples_in_a_run_directory_validate_as_samples(tmp_path):
         Sample.model_validate_json(line)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["settings"]["strategy"] == "mbre" and len(manifest["input_sha256"]) == 64
+
+
+def test_fresh_moves_a_damaged_manifest_aside_and_a_plain_resume_says_to(tmp_path):
+    discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+    (tmp_path / "manifest.json").write_bytes(b"")  # a full disk, under an older mbre
+    with pytest.raises(InputError) as info:
+        discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / 'manifest.json'}: not an mbre manifest (")
+    assert str(info.value).endswith("pass --fresh to move it and the results beside it aside and start over")
+
+    summary = discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path, fresh=True)
+    assert summary.sentences == 2
+    (attic,) = tmp_path.glob("previous-*")
+    assert (attic / "manifest.json").read_bytes() == b""
+    assert len((attic / "samples.jsonl").read_text().splitlines()) == 2
+
+
+def test_two_fresh_starts_within_a_second_keep_both_earlier_results(tmp_path):
+    for _ in range(3):
+        discover(INVENTORY, SENTENCES[:1], MbreContext(chat_model=gold_model()), tmp_path, fresh=True)
+    attics = sorted(tmp_path.glob("previous-*"))
+    assert len(attics) == 2 and all((attic / "samples.jsonl").exists() for attic in attics)
+
+
+def test_results_without_a_manifest_are_not_resumed_blindly(tmp_path):
+    discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(RunMismatchError, match=r"holds results but no manifest\.json"):
+        discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
+
+
+def test_the_manifest_is_replaced_whole(tmp_path, monkeypatch):
+    replaced: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append(str(b)), real_replace(a, b))[1])
+    discover(INVENTORY, SENTENCES[:1], MbreContext(chat_model=gold_model()), tmp_path)
+    assert replaced == [str(tmp_path / "manifest.json")]
+
+
+def test_a_run_directory_that_cannot_be_written_fails_before_any_call(tmp_path, monkeypatch):
+    model = gold_model()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(StorageError, match=f"cannot write {tmp_path}: Read-only file system"):
+        discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=model), tmp_path)
+    assert not model.calls and not (tmp_path / "manifest.json").exists()
+
+
+def test_extra_input_fields_are_carried_into_the_samples(tmp_path):
+    corpus = tmp_path / "in.jsonl"
+    first = json.loads((EXAMPLES / "sentences.jsonl").read_text().splitlines()[0])
+    extra = {"doc_id": "d7", "domain": {"name": "news", "year": 2024}}
+    corpus.write_text(json.dumps({**first, **extra, "confidence": 0.1, "decision": "mine"}) + "\n")
+    discover(INVENTORY, read_instances(corpus), MbreContext(chat_model=gold_model()), tmp_path / "run")
+    (line,) = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert {key: record[key] for key in extra} == extra
+    assert record["decision"]["rule"] == "scored" and record["confidence"] != 0.1  # mbre's own fields win
+    assert list(record)[:4] == ["id", "text", "head", "tail"]
+    (sample,) = RunDir(tmp_path / "run").samples()
+    assert sample.extra == extra and sample.relation == first["relation"]
+
+
+def test_definitions_too_long_for_the_model_are_refused_before_any_call(tmp_path):
+    label = SCHEMA.positive[0].label  # a 600 kB definition
+    relations = [
+        r.model_copy(update={"description": "x " * 300_000}) if r.label == label else r
+        for r in SCHEMA.relations
+    ]
+    huge = RelationSchema.build(relations, no_relation=SCHEMA.no_relation_label, source="relations.json")
+    with pytest.raises(InputError) as info:
+        discover(Inventory.build(huge), SENTENCES[:1], MbreContext(model="openai:m"), tmp_path)
+    message = str(info.value)
+    assert message.startswith("relations.json: field 'description': the definitions are too long")
+    assert f"over the context of 128000 tokens (context_tokens); the longest is {label!r}" in message
+    assert not (tmp_path / "manifest.json").exists()

@@ -35,7 +35,7 @@ def test_schema_with_duplicate_labels(tmp_path):
     )
     with pytest.raises(InputError) as info:
         RelationSchema.from_file(path)
-    assert str(info.value) == f"{path}: field 'label': duplicate label 'a' (entry 2; first at entry 1)"
+    assert str(info.value) == f"{path}:6: field 'label': duplicate label 'a' (entry 2; first at entry 1)"
 
 
 def test_schema_without_no_relation_label(tmp_path):
@@ -151,3 +151,36 @@ def test_empty_file(tmp_path):
     path = write_lines(tmp_path, [""])
     with pytest.raises(InputError, match="no sentences in the file"):
         read_instances(path)
+
+
+@pytest.mark.parametrize("label", ["none", "None", "NONE"])
+def test_a_relation_named_like_the_none_answer_is_refused_with_its_line(tmp_path, label):
+    relations = [
+        {"relation": "founded_by", "description": "The head was founded by the tail."},
+        {"relation": label, "description": "Nothing."},
+        {"relation": "Other", "description": "No relation.", "no_relation": True},
+    ]
+    path = write_schema(tmp_path, relations)
+    with pytest.raises(InputError) as info:
+        RelationSchema.from_file(path)
+    assert str(info.value).startswith(
+        f"{path}:6: field 'label': the label {label!r} is reserved: the prompts offer 'none' as the answer"
+    )
+    relations[1]["no_relation"], relations[2]["no_relation"] = True, False  # as the no-relation label
+    assert RelationSchema.from_file(write_schema(tmp_path, relations)).no_relation_label == label
+
+
+@pytest.mark.parametrize("document", [[], {"relations": [], "no_relation": "Other"}])
+def test_an_empty_relation_list_says_so(tmp_path, document):
+    path = tmp_path / "relations.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InputError) as info:
+        RelationSchema.from_file(path)
+    assert str(info.value) == f"{path}: field 'relations': the list of relation types is empty"
+
+
+def test_extra_fields_are_kept_and_mbres_own_output_fields_dropped(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({**GOOD, "doc_id": 7, "gold": "x", "provenance": {}}) + "\n")
+    (instance,) = read_instances(path)
+    assert instance.extra == {"doc_id": 7}
