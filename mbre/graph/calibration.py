@@ -82,7 +82,9 @@ def group_prior(
     """The group question's answer distribution (its labels, then none) on content-free sentences."""
     return _prior(
         _key(inventory, ctx, "group", (group, tuple(labels))),
-        lambda: [ask_group(inventory, ctx, labels, blank) for blank in content_free_instances()],
+        lambda: [
+            ask_group(inventory, ctx, labels, blank, calibration=True) for blank in content_free_instances()
+        ],
     )
 
 
@@ -90,7 +92,10 @@ def yes_prior(inventory: Inventory, ctx: MbreContext, label: str) -> float | Non
     """The verification's probability of yes on content-free sentences."""
     prior = _prior(
         _key(inventory, ctx, "verify", label),
-        lambda: [ask_verification(inventory, ctx, label, blank) for blank in content_free_instances()],
+        lambda: [
+            ask_verification(inventory, ctx, label, blank, calibration=True)
+            for blank in content_free_instances()
+        ],
     )
     return None if prior is None else prior[0]
 

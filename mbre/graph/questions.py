@@ -13,9 +13,17 @@ from mbre.prompts.render import answer_tokens, extraction_messages, verification
 from mbre.schemas.answers import YES_NO, option_letters
 from mbre.schemas.instances import Instance
 
+#: Marks a content-free question in callbacks and the trace: it serves the whole run, no one sentence.
+_CALIBRATION = {"mbre_calibration": True, "mbre_id": None}
+
 
 def ask_group(
-    inventory: Inventory, ctx: MbreContext, labels: Sequence[str], instance: Instance
+    inventory: Inventory,
+    ctx: MbreContext,
+    labels: Sequence[str],
+    instance: Instance,
+    *,
+    calibration: bool = False,
 ) -> Answer[Choice]:
     """Which of `labels`, or none (the last choice), holds for the sentence."""
     demonstrations = inventory.demonstrations.for_labels(labels, instance, ctx.shots)
@@ -25,11 +33,17 @@ def ask_group(
         option_letters(len(labels) + 1),
         max_tokens=answer_tokens("extract"),
         retries=ctx.parse_retries,
+        metadata=_CALIBRATION if calibration else None,
     )
 
 
 def ask_verification(
-    inventory: Inventory, ctx: MbreContext, label: str, instance: Instance
+    inventory: Inventory,
+    ctx: MbreContext,
+    label: str,
+    instance: Instance,
+    *,
+    calibration: bool = False,
 ) -> Answer[Choice]:
     """Whether `label` holds for the sentence: yes (choice 0) or no."""
     demonstrations = inventory.demonstrations.for_labels([label], instance, ctx.shots)
@@ -39,4 +53,5 @@ def ask_verification(
         YES_NO,
         max_tokens=answer_tokens("verify"),
         retries=ctx.parse_retries,
+        metadata=_CALIBRATION if calibration else None,
     )

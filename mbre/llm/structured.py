@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables.config import ensure_config, merge_configs
 
 from mbre.llm.cache import is_cache_hit, reask
 from mbre.llm.ratelimit import RateLimiter
@@ -153,15 +154,18 @@ def ask_choice(
     *,
     max_tokens: int,
     retries: int = 1,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Answer[Choice]:
     """Ask a question answered by one word out of `choices` (option letters, or yes/no): the answer and
     the model's probability of every choice come from the same first token, so one call of a token or
     two measures the whole distribution. Re-asks up to `retries` times if the answer names no choice,
     then gives up with the raw text kept. Transient transport errors are retried; the others, and those
-    that outlast the retries, raise `LLMCallError`: they are not the model's answer."""
+    that outlast the retries, raise `LLMCallError`: they are not the model's answer. `metadata` is added
+    to the run's (callbacks and the trace see it)."""
+    config = merge_configs(ensure_config(), {"metadata": dict(metadata)}) if metadata else None
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
-        message = model.invoke(messages, max_tokens=max_tokens)
+        message = model.invoke(messages, config, max_tokens=max_tokens)
         index = parse_choice(raw_text(message), choices)
         if index is None:
             return message, None, None, f"the answer names none of {', '.join(choices)}"

@@ -2,7 +2,8 @@
 
 Written from callbacks, so it sees exactly what LangChain sends and gets back. It records prompt hashes,
 not prompts, and never the model's client settings; each line is masked like every file mbre writes
-(`mbre.files`), so a provider error that echoes the API key reaches the file without it.
+(`mbre.files`), so a provider error that echoes the API key reaches the file without it. A calibration
+call (a content-free sentence, asked once for the run) is marked `calibration` and has no sentence id.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class JsonlTracer(BaseCallbackHandler):
                 "id": metadata.get("mbre_id"),
                 "model": metadata.get("ls_model_name"),
                 "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+                **({"calibration": True} if metadata.get("mbre_calibration") else {}),
             },
         )
 

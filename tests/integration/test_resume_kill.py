@@ -15,7 +15,7 @@ from pathlib import Path
 from mbre.schemas.instances import Instance, read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES
-from tests.support.fakes import gold_script, instance_in, text_of
+from tests.support.fakes import content_free, gold_script, instance_in, is_group_question, text_of
 from tests.support.openai_stub import stub_server
 
 SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
@@ -65,10 +65,12 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     asked: list[tuple[str, str]] = []
 
     def script(messages, schema_name):
+        if content_free(messages):  # calibration: asked once per run, about no sentence
+            return answer(messages, schema_name)
         prompt = text_of(messages)
         instance = instance_in(prompt, instances)
         asked.append((instance.id, prompt))
-        if first_phase.is_set() and instance.id == held_id and schema_name != "GroupAnswer":
+        if first_phase.is_set() and instance.id == held_id and not is_group_question(messages):
             release.wait(30)  # its extractions are answered, its verification never is: killed in flight
         time.sleep(0.02)
         return answer(messages, schema_name)
