@@ -74,7 +74,8 @@ RunArg = Annotated[
     Path, typer.Argument(help="A run directory (or the samples.jsonl it holds).", show_default=False)
 ]
 SchemaOpt = Annotated[
-    Path | None, typer.Option("--relations", help="Relation schema (JSON): its labels and no-relation label.")
+    Path | None,
+    typer.Option("--relations", help="Relation schema (JSON): every label, its definition, no-relation."),
 ]
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.cli.options import NoRelationOpt, RelationsOpt, RunArg, SeedOpt
+from mbre.cli.options import NoRelationOpt, RunArg, SchemaOpt, SeedOpt
 from mbre.cli.tables import print_rows
 from mbre.schemas.options import ReviewSelection
 from mbre.schemas.table import Rows
@@ -25,7 +25,6 @@ review_app = typer.Typer(
 @review_app.command("export")
 def review_export_command(
     run: RunArg,
-    relations: RelationsOpt,
     out: Annotated[
         Path, typer.Option(help="Directory for tasks.json and label_config.xml.", show_default=False)
     ],
@@ -38,23 +37,23 @@ def review_export_command(
     low_confidence: Annotated[
         float, typer.Option(help="--select uncertain: labels below this confidence are doubtful.")
     ] = 0.9,
+    relations: SchemaOpt = None,
     no_relation: NoRelationOpt = None,
 ) -> None:
     """Write Label Studio tasks (the sentence with its entities marked, mbre's label as a scored prediction)
     and the labelling config that goes with them."""
-    from mbre.dataset.labelstudio import label_config, to_task
+    from mbre.dataset.labelstudio import choices_of, label_config, to_task
     from mbre.dataset.selection import select_for_review
     from mbre.run.rundir import read_samples, samples_path
     from mbre.schemas.relations import RelationSchema
 
-    schema = RelationSchema.from_file(relations, no_relation=no_relation)
-    chosen = select_for_review(
-        read_samples(samples_path(run)), select, limit=limit, seed=seed, low_confidence=low_confidence
-    )
+    schema = RelationSchema.from_file(relations, no_relation=no_relation) if relations else None
+    samples = read_samples(samples_path(run))
+    chosen = select_for_review(samples, select, limit=limit, seed=seed, low_confidence=low_confidence)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [to_task(sample, doubt) for sample, doubt in chosen]
     (out / "tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    (out / "label_config.xml").write_text(label_config(schema), encoding="utf-8")
+    (out / "label_config.xml").write_text(label_config(choices_of(schema, samples)), encoding="utf-8")
     reasons = Counter(doubt.reason or "no doubt" for _, doubt in chosen)
     print_rows(
         Rows(

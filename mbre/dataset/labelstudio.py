@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +39,35 @@ class LabelStudioExportError(InputError):
         self.field = field
 
 
-def label_config(schema: RelationSchema) -> str:
-    """The labelling config XML: the highlighted sentence, the entity pair, one radio choice per label."""
+def label_config(choices: Sequence[tuple[str, str | None]]) -> str:
+    """The labelling config XML: the highlighted sentence, the entity pair, one radio choice per (label,
+    definition), the definition as its hint."""
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="Which relation holds from the head to the tail?")
     ET.SubElement(view, "Text", name="pair", value="$pair")
     ET.SubElement(view, "HyperText", name=SENTENCE, value="$html", inline="true")
-    choices = ET.SubElement(
+    question = ET.SubElement(
         view, "Choices", name=RELATION, toName=SENTENCE, choice="single-radio", required="true"
     )
-    for relation in schema.relations:
-        ET.SubElement(choices, "Choice", value=relation.label, hint=relation.description)
+    for label, definition in choices:
+        choice = ET.SubElement(question, "Choice", value=label)
+        if definition:
+            choice.set("hint", definition)
     ET.indent(view)
     return ET.tostring(view, encoding="unicode") + "\n"
+
+
+def choices_of(schema: RelationSchema | None, samples: Sequence[Sample]) -> list[tuple[str, str | None]]:
+    """Every label of the schema with its definition; without one, every label the run offered or decided
+    (groups offer all of them unless routing skipped some), without definitions."""
+    if schema is not None:
+        return [(relation.label, relation.description) for relation in schema.relations]
+    seen: set[str] = set()
+    for sample in samples:
+        seen.update(label for extraction in sample.decision.extractions for label in extraction.labels)
+        seen.update(verdict.label for verdict in sample.decision.verdicts)
+        seen.update([sample.relation] if sample.relation is not None else [])
+    return [(label, None) for label in sorted(seen)]
 
 
 def marked_html(text: str, head: Span, tail: Span) -> str:

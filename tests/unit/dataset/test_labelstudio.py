@@ -10,7 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from mbre.cli.app import app
-from mbre.dataset.labelstudio import LabelStudioExportError, label_config, marked_html, read_export, to_task
+from mbre.dataset.labelstudio import (
+    LabelStudioExportError,
+    choices_of,
+    label_config,
+    marked_html,
+    read_export,
+    to_task,
+)
 from mbre.dataset.selection import doubt
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES
@@ -34,7 +41,7 @@ def answer(label: str, *, updated: str = "2026-01-01T00:00:00Z", cancelled: bool
 
 
 def test_the_config_offers_every_label_with_its_definition():
-    root = ET.fromstring(label_config(SCHEMA))
+    root = ET.fromstring(label_config(choices_of(SCHEMA, SAMPLES)))
     choices = root.find("Choices")
     assert (
         choices is not None and choices.get("choice") == "single-radio" and choices.get("required") == "true"
@@ -50,6 +57,15 @@ def test_the_config_offers_every_label_with_its_definition():
     task = to_task(SAMPLES[0], doubt(SAMPLES[0]))
     assert {value[1:] for value in objects.values()} <= task["data"].keys()
     assert task["predictions"][0]["score"] == 0.97
+
+
+def test_without_a_schema_the_choices_are_the_labels_the_run_offered():
+    choices = choices_of(None, SAMPLES)
+    assert choices == [
+        (label, None)
+        for label in ["born_in", "ceo_of", "employee_of", "founded_by", "lives_in", "no_relation"]
+    ]
+    assert "hint" not in label_config(choices)
 
 
 def test_the_sentence_is_escaped_and_its_entities_marked():
