@@ -64,7 +64,8 @@ def review_export_command(
     )
     console.print(
         f"wrote {out / 'tasks.json'} and {out / 'label_config.xml'}: in Label Studio, create a project with "
-        "that labelling config, import the tasks, review, then export as JSON for `mbre review import`"
+        "that labelling config, import the tasks, set Settings > Annotation > 'Use predictions to prelabel "
+        "tasks' to model version 'mbre', review, then export as JSON for `mbre review import`"
     )
 
 

@@ -4,7 +4,8 @@ prediction) and the reading of Label Studio's JSON export back into gold sentenc
 The config is a single-choice question over the sentence, not Label Studio's Labels/Relations pair: the
 entities are already known, so a reviewer only has to pick (or confirm) one relation. The head and tail are
 highlighted in the sentence and named above it, each relation's definition is its choice's hint, and mbre's
-label comes pre-selected as a prediction, so agreeing costs one submit and disagreeing one click more.
+label comes as a prediction of model version `mbre`: with the project set to pre-label from that version,
+it is pre-selected, so agreeing costs one submit and disagreeing one click more.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from mbre.schemas.results import Sample
 #: The names the config gives its sentence and its question; the import reads answers by them.
 SENTENCE = "sentence"
 RELATION = "relation"
+#: The model version of mbre's predictions: the project pre-labels tasks from the version it names.
+MODEL_VERSION = "mbre"
 _MARK = '<span style="background:{color};padding:0 2px;border-radius:3px">{name}<sub>{role}</sub></span>'
 _COLORS = {"head": "#ffd8a8", "tail": "#a5d8ff"}
 
@@ -95,13 +98,14 @@ def to_task(sample: Sample, doubt: Doubt) -> dict[str, Any]:
             "mbre_label": sample.relation or "(none: mbre abstained)",
             "mbre_confidence": sample.confidence,
             "mbre_rule": sample.decision.rule,
+            "mbre_model": sample.provenance.model,
             "doubt": doubt.reason,
         }
     }
     if sample.relation is not None:
         task["predictions"] = [
             {
-                "model_version": f"mbre {sample.provenance.model}",
+                "model_version": MODEL_VERSION,
                 "score": sample.confidence if sample.confidence is not None else 0.0,
                 "result": [
                     {

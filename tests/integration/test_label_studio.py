@@ -61,25 +61,34 @@ def test_reviewed_labels_come_back_as_submitted(server, tmp_path):
     client = LabelStudio(
         base_url=server.url, api_key=server.token, httpx_client=httpx.Client(trust_env=False)
     )
-    project = client.projects.create(
-        title="mbre review", label_config=(review / "label_config.xml").read_text()
-    )
+    config = (review / "label_config.xml").read_text()
+    project = client.projects.create(title="mbre review", label_config=config, model_version="mbre")
     imported = client.projects.import_tasks(id=project.id, request=tasks, return_task_ids=True)
     assert imported.task_count == len(tasks)
     labelled = sum(sample.relation is not None for sample in SAMPLES if sample.id in {*ANSWERS, SKIPPED})
     assert imported.prediction_count == labelled  # mbre's label rides along wherever it has one
-    for task in client.tasks.list(project=project.id):
-        mbre_id = task.data["mbre_id"]
-        if mbre_id == "s-low":  # mbre's label as a prediction scored by its confidence, to sort by
-            (prediction,) = client.predictions.list(task=task.id)
-            assert prediction.score == pytest.approx(0.61)
-            assert prediction.result[0]["value"]["choices"] == ["ceo_of"]
+    # As a reviewer works: the labelling stream hands out the next task, mbre's label pre-selected.
+    stream = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Token {server.token}"}, trust_env=False
+    )
+    originals = {sample.id: sample for sample in SAMPLES}
+    handed_out = []
+    for _ in tasks:
+        task = stream.get(f"/api/projects/{project.id}/next").raise_for_status().json()
+        mbre_id = task["data"]["mbre_id"]
+        handed_out.append(mbre_id)
+        preselected = [p["result"][0]["value"]["choices"][0] for p in task["predictions"]]
+        label = originals[mbre_id].relation
+        assert preselected == ([] if label is None else [label])
+        if mbre_id == "s-low":  # scored by its confidence, to sort by
+            assert task["predictions"][0]["score"] == pytest.approx(0.61)
         if mbre_id == SKIPPED:
-            client.annotations.create(id=task.id, result=[], was_cancelled=True)
+            client.annotations.create(id=task["id"], result=[], was_cancelled=True)
             continue
         choice = {"choices": [ANSWERS[mbre_id]]}
         result_item = {"from_name": "relation", "to_name": "sentence", "type": "choices", "value": choice}
-        client.annotations.create(id=task.id, result=[result_item], was_cancelled=False)
+        client.annotations.create(id=task["id"], result=[result_item], was_cancelled=False)
+    assert sorted(handed_out) == sorted([*ANSWERS, SKIPPED])
 
     export = tmp_path / "export.json"
     export.write_text(json.dumps(client.projects.exports.as_json(project.id)))
@@ -91,7 +100,6 @@ def test_reviewed_labels_come_back_as_submitted(server, tmp_path):
     schema = RelationSchema.from_file(relations)
     gold = load_gold(reviewed, labels=schema.labels)  # what `mbre evaluate --gold` reads
     assert {instance.id: instance.relation for instance in gold} == ANSWERS
-    originals = {sample.id: sample for sample in SAMPLES}
     assert all(
         (i.text, i.head, i.tail) == (originals[i.id].text, originals[i.id].head, originals[i.id].tail)
         for i in gold
