@@ -90,13 +90,9 @@ def dataset_card(
 def _balance_text(facts: CardFacts) -> str:
     if facts.balance == "none":
         return "none"
-    what = (
-        "every class capped"
-        if facts.balance == "cap"
-        else "every positive kept, the no-relation class downsampled"
-    )
+    what = "every class capped at" if facts.balance == "cap" else "every positive kept, no-relation down to"
     return (
-        f"`{facts.balance}`: {what} at {facts.cap}, the mean count of the positive classes rounded down "
+        f"`{facts.balance}`: {what} {facts.cap}, the mean count of the positive classes rounded down "
         f"(seed {facts.seed})"
     )
 
