@@ -13,6 +13,7 @@ import typer
 from mbre.cli.console import console
 from mbre.cli.options import NoRelationOpt, RunArg, SchemaOpt, SeedOpt
 from mbre.cli.tables import print_rows
+from mbre.files import ensure_dir, write_atomic
 from mbre.schemas.options import ReviewSelection
 from mbre.schemas.table import Rows
 
@@ -50,10 +51,10 @@ def review_export_command(
     schema = RelationSchema.from_file(relations, no_relation=no_relation) if relations else None
     samples = read_samples(samples_path(run))
     chosen = select_for_review(samples, select, limit=limit, seed=seed, low_confidence=low_confidence)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     tasks = [to_task(sample, doubt) for sample, doubt in chosen]
-    (out / "tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    (out / "label_config.xml").write_text(label_config(choices_of(schema, samples)), encoding="utf-8")
+    write_atomic(out / "tasks.json", json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+    write_atomic(out / "label_config.xml", label_config(choices_of(schema, samples)))
     reasons = Counter(doubt.reason or "no doubt" for _, doubt in chosen)
     print_rows(
         Rows(
@@ -81,9 +82,9 @@ def review_import_command(
     from mbre.dataset.labelstudio import read_export
 
     instances, unanswered = read_export(export)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out.parent)
     lines = [instance.model_dump_json(exclude_none=True) for instance in instances]
-    out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    write_atomic(out, "".join(line + "\n" for line in lines))
     counts = Counter(instance.relation for instance in instances)
     print_rows(
         Rows(

@@ -9,6 +9,7 @@ import typer
 
 from mbre.cli.console import console
 from mbre.cli.options import RunArg
+from mbre.files import ensure_dir, write_atomic
 
 
 def view_command(
@@ -25,7 +26,7 @@ def view_command(
     source = samples_path(run)
     samples = read_samples(source)
     target = out or source.with_suffix(".html")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target.parent)
     page = render_page(samples, title=f"mbre samples: {run}", run=run_facts(samples, str(source)))
-    target.write_text(page, encoding="utf-8")
+    write_atomic(target, page)
     console.print(f"{len(samples)} samples written to {target}")

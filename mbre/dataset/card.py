@@ -11,17 +11,6 @@ from pathlib import Path
 from mbre.dataset.labelled import Kept, Labelled
 from mbre.schemas.results import Sample
 
-_PROVENANCE = (
-    "model",
-    "strategy",
-    "decision_policy",
-    "epsilon",
-    "prompt_hash",
-    "schema_hash",
-    "grouping_hash",
-    "mbre_version",
-)
-
 
 @dataclass(frozen=True)
 class CardFacts:
@@ -80,7 +69,7 @@ def dataset_card(
         "",
         "## Provenance",
         "",
-        *(f"- {name}: {_values(samples, name)}" for name in _PROVENANCE),
+        *(f"- {name}: {_values(samples, name)}" for name in type(samples[0].provenance).model_fields),
     ]
     if facts.input_sha256:
         lines.append(f"- input file sha256: {facts.input_sha256}")

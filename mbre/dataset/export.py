@@ -14,6 +14,7 @@ from mbre.dataset.card import CardFacts, dataset_card
 from mbre.dataset.formats import WRITERS
 from mbre.dataset.labelled import keep_labelled, label_inventory
 from mbre.errors import InputError
+from mbre.files import ensure_dir, write_atomic
 from mbre.run.rundir import Manifest, RunDir, file_sha256, read_samples, samples_path
 from mbre.schemas.options import BalanceRule, ExportFormat
 from mbre.schemas.relations import RelationSchema
@@ -46,7 +47,7 @@ def export_dataset(
     kept = keep_labelled(samples, reviewed=reviewed, min_confidence=min_confidence)
     labels, no_relation = label_inventory(kept.records, schema, no_relation)
     records, cap = balance(kept.records, balance_rule, no_relation, seed)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     files = WRITERS[format](records, labels, out)
     manifest = RunDir(run).manifest_file if run.is_dir() else None
     facts = CardFacts(
@@ -63,8 +64,7 @@ def export_dataset(
         reviewed_sha256=file_sha256(reviewed) if reviewed else None,
         no_relation=no_relation,
     )
-    card = out / "README.md"
-    card.write_text(dataset_card(samples, kept, records, facts), encoding="utf-8")
+    card = write_atomic(out / "README.md", dataset_card(samples, kept, records, facts))
     return Exported(
         files=[*files, card],
         kept=Counter(r.relation for r in kept.records),

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from mbre.dataset.labelled import Labelled
+from mbre.errors import StorageError
+from mbre.files import write_atomic
 from mbre.schemas.instances import Span
 from mbre.schemas.options import ExportFormat
 
@@ -28,15 +30,12 @@ Writer = Callable[[Sequence[Labelled], list[str], Path], list[Path]]
 
 
 def write_jsonl(records: Sequence[Labelled], labels: list[str], out: Path) -> list[Path]:
-    path = out / "train.jsonl"
     lines = [record.instance().model_dump_json(exclude_none=True) for record in records]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return [path]
+    return [write_atomic(out / "train.jsonl", "".join(line + "\n" for line in lines))]
 
 
 def write_opennre(records: Sequence[Labelled], labels: list[str], out: Path) -> list[Path]:
     """OpenNRE parses each line with Python's `eval`, so the lines hold only strings and integers."""
-    data, rel2id = out / "train.txt", out / "rel2id.json"
     lines = [
         json.dumps(
             {
@@ -49,9 +48,12 @@ def write_opennre(records: Sequence[Labelled], labels: list[str], out: Path) -> 
         )
         for r in records
     ]
-    data.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    rel2id.write_text(json.dumps({label: i for i, label in enumerate(labels)}, indent=2) + "\n")
-    return [data, rel2id]
+    return [
+        write_atomic(out / "train.txt", "".join(line + "\n" for line in lines)),
+        write_atomic(
+            out / "rel2id.json", json.dumps({label: i for i, label in enumerate(labels)}, indent=2) + "\n"
+        ),
+    ]
 
 
 def tokenize(text: str, head: Span, tail: Span) -> tuple[list[str], tuple[int, int], tuple[int, int]]:
@@ -76,7 +78,6 @@ def tokenize(text: str, head: Span, tail: Span) -> tuple[list[str], tuple[int, i
 
 
 def write_tacred(records: Sequence[Labelled], labels: list[str], out: Path) -> list[Path]:
-    path = out / "train.json"
     rows = []
     for r in records:
         tokens, (subj_start, subj_end), (obj_start, obj_end) = tokenize(
@@ -93,8 +94,7 @@ def write_tacred(records: Sequence[Labelled], labels: list[str], out: Path) -> l
                 "relation": r.relation,
             }
         )
-    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return [path]
+    return [write_atomic(out / "train.json", json.dumps(rows, ensure_ascii=False, indent=1) + "\n")]
 
 
 def write_hf(records: Sequence[Labelled], labels: list[str], out: Path) -> list[Path]:
@@ -120,8 +120,11 @@ def write_hf(records: Sequence[Labelled], labels: list[str], out: Path) -> list[
     }
     dataset = Dataset.from_dict(columns, features=features)
     directory, parquet = out / "hf", out / "train.parquet"
-    dataset.save_to_disk(str(directory))
-    dataset.to_parquet(str(parquet))
+    try:
+        dataset.save_to_disk(str(directory))
+        dataset.to_parquet(str(parquet))
+    except OSError as exc:
+        raise StorageError.cannot_write(out, exc) from exc
     return [directory, parquet]
 
 
