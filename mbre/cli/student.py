@@ -39,12 +39,12 @@ def student_command(
     """Train relation classifiers on discovered samples and, as a control, on as many gold samples; score
     all on gold test data."""
     from mbre.evaluation.gold import load_gold
-    from mbre.run.rundir import RunDir, read_samples
+    from mbre.run.rundir import read_samples, samples_path
     from mbre.student.comparison import evaluate_student
     from mbre.student.report import student_rows, write_student
     from mbre.student.training import check_students
 
-    samples_file = RunDir(train).samples_file if train.is_dir() else train
+    samples_file = samples_path(train)
     kinds = check_students([name.strip() for name in students.split(",")])
     samples = read_samples(samples_file)
     test_instances = load_gold(test, format)

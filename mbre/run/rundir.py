@@ -237,6 +237,11 @@ class RunDir:
                 raise StorageError.cannot_write(attic / file.name, exc) from exc
 
 
+def samples_path(path: Path) -> Path:
+    """The samples file of a run directory, or the path itself when it names a samples file."""
+    return RunDir(path).samples_file if path.is_dir() else path
+
+
 def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
     """Discovered samples (JSON Lines, as `mbre discover` writes them); a bad line names its field."""
     source = str(path)

@@ -21,6 +21,11 @@ Role = Literal["extraction", "verification"]
 BadInputPolicy = Literal["fail", "skip"]
 GoldFormat = Literal["auto", "jsonl", "semeval", "tacred"]
 StudentKind = Literal["tfidf", "embeddings"]
+ExportFormat = Literal["jsonl", "opennre", "tacred", "hf"]
+BalanceRule = Literal["none", "cap", "na-downsample"]
+"""The paper's two ways to balance a training set: `cap` every class at the mean count of the positive
+classes, or keep every positive and `na-downsample` the no-relation class to that mean."""
+ReviewSelection = Literal["uncertain", "all", "random"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)

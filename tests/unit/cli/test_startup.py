@@ -9,7 +9,16 @@ import sys
 
 import pytest
 
-HEAVY = ("sklearn", "matplotlib", "faiss", "langgraph", "langchain_openai")
+HEAVY = (
+    "sklearn",
+    "matplotlib",
+    "faiss",
+    "langgraph",
+    "langchain_openai",
+    "datasets",
+    "label_studio_sdk",
+    "pyarrow",
+)
 #: Runs `mbre ARGS` in this process, then prints which heavy modules it loaded.
 PROBE = """
 import json, runpy, sys
@@ -35,7 +44,17 @@ def test_import_mbre_loads_no_heavy_library():
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["discover", "--help"], ["evaluate", "--help"], ["student", "--help"]]
+    "args",
+    [
+        ["--help"],
+        ["discover", "--help"],
+        ["evaluate", "--help"],
+        ["student", "--help"],
+        ["view", "--help"],
+        ["review", "export", "--help"],
+        ["review", "import", "--help"],
+        ["export", "--help"],
+    ],
 )
 def test_help_loads_no_heavy_library(args):
     assert loaded(PROBE.format(heavy=repr(HEAVY)), *args) == []

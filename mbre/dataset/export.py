@@ -1,0 +1,82 @@
+"""`mbre export` as a function: a run's samples, reviewed labels over them, the confidence filter and the
+balance rule, written in one format with its dataset card."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mbre.dataset.balance import balance
+from mbre.dataset.card import CardFacts, dataset_card
+from mbre.dataset.formats import WRITERS
+from mbre.dataset.labelled import keep_labelled, label_inventory
+from mbre.errors import InputError
+from mbre.files import ensure_dir, write_atomic
+from mbre.run.rundir import Manifest, RunDir, file_sha256, read_samples, samples_path
+from mbre.schemas.options import BalanceRule, ExportFormat
+from mbre.schemas.relations import RelationSchema
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What was written: the files, the counts per class before and after balancing, and the cap."""
+
+    files: list[Path]
+    kept: Counter[str]
+    exported: Counter[str]
+    cap: int | None
+
+
+def export_dataset(
+    run: Path,
+    format: ExportFormat,
+    out: Path,
+    *,
+    balance_rule: BalanceRule = "none",
+    seed: int = 0,
+    min_confidence: float | None = None,
+    reviewed: Path | None = None,
+    schema: RelationSchema | None = None,
+    no_relation: str | None = None,
+) -> Exported:
+    source = samples_path(run)
+    samples = read_samples(source)
+    kept = keep_labelled(samples, reviewed=reviewed, min_confidence=min_confidence)
+    labels, no_relation = label_inventory(kept.records, schema, no_relation)
+    records, cap = balance(kept.records, balance_rule, no_relation, seed)
+    ensure_dir(out)
+    files = WRITERS[format](records, labels, out)
+    manifest = RunDir(run).manifest_file if run.is_dir() else None
+    facts = CardFacts(
+        source=source,
+        source_sha256=file_sha256(source),
+        input_sha256=_input_sha256(manifest),
+        format=format,
+        files=files,
+        balance=balance_rule,
+        cap=cap,
+        seed=seed,
+        min_confidence=min_confidence,
+        reviewed_file=reviewed,
+        reviewed_sha256=file_sha256(reviewed) if reviewed else None,
+        no_relation=no_relation,
+    )
+    card = write_atomic(out / "README.md", dataset_card(samples, kept, records, facts))
+    return Exported(
+        files=[*files, card],
+        kept=Counter(r.relation for r in kept.records),
+        exported=Counter(r.relation for r in records),
+        cap=cap,
+    )
+
+
+def _input_sha256(manifest: Path | None) -> str | None:
+    if manifest is None or not manifest.exists():
+        return None
+    try:
+        return Manifest.model_validate_json(manifest.read_text(encoding="utf-8")).input_sha256
+    except ValidationError as exc:
+        raise InputError(str(manifest), f"not an mbre manifest: {exc.errors()[0]['msg']}") from exc

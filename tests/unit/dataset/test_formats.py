@@ -1,0 +1,84 @@
+"""Each export format read back by what it is for: `datasets.load_from_disk` and pyarrow for `hf`, a reader
+that follows OpenNRE's sentence loader for `opennre`, mbre's TACRED reader for `tacred`, and mbre's own
+input reader for `jsonl`."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+import pyarrow.parquet as pq
+from datasets import ClassLabel, load_from_disk
+
+from mbre.dataset.formats import tokenize, write_hf, write_jsonl, write_opennre, write_tacred
+from mbre.dataset.labelled import Labelled
+from mbre.evaluation.formats import read_tacred
+from mbre.schemas.instances import Span, read_instances
+from tests.support.samples import SAMPLES
+
+LABELS = ["founded_by", "ceo_of", "born_in", "employee_of", "no_relation"]
+RECORDS = [
+    Labelled(sample, sample.relation or "employee_of", reviewed=sample.relation is None) for sample in SAMPLES
+]
+
+
+def opennre_items(path, rel2id_path):
+    """OpenNRE's SentenceREDataset: each non-blank line is a Python literal (it calls `eval`), its label an
+    index into rel2id, and its BERT encoders cut the entities out of `text` by `pos`."""
+    rel2id = json.loads(rel2id_path.read_text())
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.rstrip():
+            item = ast.literal_eval(line.rstrip())
+            items.append((item, rel2id[item["relation"]]))
+    return items, rel2id
+
+
+def test_jsonl_is_mbre_input(tmp_path):
+    (path,) = write_jsonl(RECORDS, LABELS, tmp_path)
+    assert read_instances(path) == [record.instance() for record in RECORDS]
+
+
+def test_opennre_follows_its_loader(tmp_path):
+    data, rel2id_file = write_opennre(RECORDS, LABELS, tmp_path)
+    items, rel2id = opennre_items(data, rel2id_file)
+    assert rel2id == {label: i for i, label in enumerate(LABELS)}
+    assert [label for _, label in items] == [LABELS.index(r.relation) for r in RECORDS]
+    for (item, _), record in zip(items, RECORDS, strict=True):
+        for key, span in (("h", record.sample.head), ("t", record.sample.tail)):
+            start, end = item[key]["pos"]
+            assert item["text"][start:end] == item[key]["name"] == span.name
+
+
+def test_tacred_reads_back_with_inclusive_token_spans(tmp_path):
+    (path,) = write_tacred(RECORDS, LABELS, tmp_path)
+    read = read_tacred(path)  # mbre's TACRED reader, as `evaluate --format tacred` uses it
+    assert [i.id for i in read] == [r.sample.id for r in RECORDS]
+    assert [i.relation for i in read] == [r.relation for r in RECORDS]
+    words = re.compile(r"\w+|[^\w\s]")
+    for instance, record in zip(read, RECORDS, strict=True):
+        assert instance.head.name == " ".join(words.findall(record.sample.head.name))
+        assert instance.tail.name == " ".join(words.findall(record.sample.tail.name))
+    rows = json.loads(path.read_text())
+    assert {"token", "subj_start", "subj_end", "obj_start", "obj_end", "relation"} <= rows[0].keys()
+
+
+def test_tokenize_splits_at_entity_boundaries():
+    sample = SAMPLES[0]  # "Microsoft was founded by Bill Gates in 1975."
+    tokens, head, tail = tokenize(sample.text, sample.head, sample.tail)
+    assert tokens == ["Microsoft", "was", "founded", "by", "Bill", "Gates", "in", "1975", "."]
+    assert (head, tail) == ((0, 0), (4, 5))
+    head, tail = Span(name="Microsoft", start=3, end=12), Span(name="ex", start=0, end=2)
+    assert tokenize("ex-Microsoft", head, tail) == (["ex", "-", "Microsoft"], (2, 2), (0, 0))
+
+
+def test_hf_is_a_dataset_with_a_class_label_and_parquet(tmp_path):
+    directory, parquet = write_hf(RECORDS, LABELS, tmp_path)
+    dataset = load_from_disk(str(directory))
+    feature = dataset.features["relation"]
+    assert isinstance(feature, ClassLabel) and feature.names == LABELS
+    assert [feature.int2str(i) for i in dataset["relation"]] == [r.relation for r in RECORDS]
+    assert dataset[0]["head"] == {"name": "Microsoft", "start": 0, "end": 9}
+    table = pq.read_table(parquet)
+    assert table.column("id").to_pylist() == [r.sample.id for r in RECORDS]
