@@ -68,6 +68,8 @@ class ModelSettings:
     """A file holding the API key, read when the variable is unset (e.g. a mounted secret)."""
     temperature: NotNegativeFloat = setting(0.0, answer=True)
     max_tokens: AtLeastOne = setting(160, answer=True)
+    """The completion limit of a chat model built from these settings, reserved by the too-long check.
+    mbre's own questions each ask for fewer: their template's `max_tokens` (a letter or yes/no)."""
     logprobs: bool = setting(True, answer=True)
     """Ask for token logprobs (confidence); turn off for servers that reject the parameter."""
     timeout: Seconds = setting(120.0)
