@@ -12,9 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from mbre.schemas.instances import Instance, read_instances
+from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
-from tests.support.data import EXAMPLES
+from tests.support.data import EXAMPLES, numbered_corpus
 from tests.support.fakes import content_free, gold_script, instance_in, is_group_question, text_of
 from tests.support.openai_stub import stub_server
 
@@ -23,16 +23,7 @@ N = 40
 
 
 def corpus(path: Path) -> list[Instance]:
-    """N distinct sentences: the examples, each again with a numbered tail that leaves the spans alone."""
-    base = read_instances(EXAMPLES / "sentences.jsonl")
-    instances = [
-        base[i % len(base)].model_copy(
-            update={"id": f"k{i:03d}", "text": base[i % len(base)].text + f" ({i})"}
-        )
-        for i in range(N)
-    ]
-    path.write_text("".join(i.model_dump_json() + "\n" for i in instances))
-    return instances
+    return numbered_corpus(path, N, "k")
 
 
 def command(corpus_file: Path, run_dir: Path, base_url: str, cache: Path) -> tuple[list[str], dict]:

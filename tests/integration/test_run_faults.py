@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from mbre.schemas.instances import Instance, read_instances
+from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
-from tests.support.data import EXAMPLES
+from tests.support.data import EXAMPLES, numbered_corpus
 from tests.support.fakes import gold_script
 from tests.support.openai_stub import stub_server
 
@@ -50,15 +50,7 @@ runpy.run_module("mbre", run_name="__main__")
 
 
 def corpus(path: Path) -> list[Instance]:
-    base = read_instances(EXAMPLES / "sentences.jsonl")
-    instances = [
-        base[i % len(base)].model_copy(
-            update={"id": f"t{i:03d}", "text": base[i % len(base)].text + f" ({i})"}
-        )
-        for i in range(N)
-    ]
-    path.write_text("".join(i.model_dump_json() + "\n" for i in instances))
-    return instances
+    return numbered_corpus(path, N, "t")
 
 
 def mbre_args(tmp_path: Path, run_dir: Path, base_url: str, *extra: str) -> list[str]:

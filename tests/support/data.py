@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mbre.schemas.instances import Instance
+from mbre.schemas.instances import Instance, read_instances
 from mbre.schemas.relations import RelationSchema, RelationType
 from mbre.schemas.results import Provenance
 
@@ -74,3 +74,17 @@ def injected(text: str, id: str) -> Instance:
         head={"name": "Acme", "start": head, "end": head + 4},
         tail={"name": "Jane Roe", "start": tail, "end": tail + 8},
     )
+
+
+def numbered_corpus(path: Path, n: int, prefix: str) -> list[Instance]:
+    """n distinct sentences written to `path`: the examples over and over, each with a numbered tail that
+    leaves the spans alone, ids `{prefix}000`..."""
+    base = read_instances(EXAMPLES / "sentences.jsonl")
+    instances = [
+        base[i % len(base)].model_copy(
+            update={"id": f"{prefix}{i:03d}", "text": base[i % len(base)].text + f" ({i})"}
+        )
+        for i in range(n)
+    ]
+    path.write_text("".join(i.model_dump_json() + "\n" for i in instances))
+    return instances

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from mbre.prompts.render import marked_sentence
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES, SEMEVAL
-from tests.support.fakes import gold_script
+from tests.support.fakes import content_free, gold_script
 from tests.support.openai_stub import Fault, stub_server
 
 SECRET = "sk-test-do-not-leak-4242"
@@ -73,6 +74,12 @@ def test_discover_over_http_writes_samples_trace_and_never_the_key(tmp_path, mon
     assert {r["type"] for r in records} == {"node", "llm"}
     llm = [r for r in records if r["type"] == "llm"]
     assert len(llm) == len(server.requests) and all(len(r["prompt_sha256"]) == 64 for r in llm)
+    # Content-free questions are marked and belong to no sentence; every other call is a sentence's.
+    calibration = [r for r in llm if r.get("calibration")]
+    asked = sum(1 for r in server.requests if content_free(r["body"]["messages"]))
+    assert asked > 0 and len(calibration) == asked and all(r["id"] is None for r in calibration)
+    per_sentence = Counter(r["id"] for r in llm if not r.get("calibration"))
+    assert per_sentence == {s["id"]: s["decision"]["usage"]["calls"] for s in samples}
     assert {r["node"] for r in records if r["type"] == "node"} >= {
         "route",
         "extract",
