@@ -195,6 +195,7 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
             "tokens billed (not from cache)",
             f"{usage.billed_prompt_tokens} + {usage.billed_completion_tokens}",
         ),
+        ("  prompt tokens processed (not in the server's prompt cache)", usage.processed_prompt_tokens),
         ("seconds / sentence", f"{summary.seconds / n:.2f}"),
     ]
     cost = cost_usd(usage, ctx)

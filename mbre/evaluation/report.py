@@ -29,7 +29,8 @@ def strategy_rows(evaluation: Evaluation) -> Rows:
     with_semeval = any(r.semeval_macro_f1 is not None for r in evaluation.strategies)
     headers = ["strategy", "accuracy", "P micro", "R micro", "F1 micro", "F1 macro"]
     headers += ["SemEval F1"] if with_semeval else []
-    headers += ["abstained", "calls/sent", "prompt tok/sent", "compl tok/sent", "s/sent"]
+    headers += ["abstained", "calls/sent", "prompt tok/sent", "processed tok/sent", "compl tok/sent"]
+    headers += ["s/sent"]
     headers += [f"calls vs {evaluation.reference}", f"prompt tok vs {evaluation.reference}"]
     rows = []
     for r in evaluation.strategies:
@@ -43,7 +44,9 @@ def strategy_rows(evaluation: Evaluation) -> Rows:
         row += [number(r.macro.f1)] + ([number(r.semeval_macro_f1)] if with_semeval else [])
         cost = r.cost
         row += [_pct(r.abstained), f"{cost.calls_per_sentence:.2f}", f"{cost.prompt_tokens_per_sentence:.0f}"]
-        row += [f"{cost.completion_tokens_per_sentence:.0f}", number(cost.seconds_per_sentence, 2)]
+        per = cost.processed_prompt_tokens_per_sentence
+        row += [f"{per:.0f}", f"{cost.completion_tokens_per_sentence:.0f}"]
+        row += [number(cost.seconds_per_sentence, 2)]
         row += [_times(r.ratios["calls"]), _times(r.ratios["prompt_tokens"])]
         rows.append(row)
     title = f"{evaluation.setup.sentences} gold sentences, model {evaluation.setup.model}"

@@ -78,6 +78,8 @@ class Cost(BaseModel):
     calls: int
     prompt_tokens: int
     completion_tokens: int
+    processed_prompt_tokens: int = 0
+    """Prompt tokens the model evaluated: sent, less what a cache held (`Usage.processed_prompt_tokens`)."""
     timed_sentences: int
     seconds: float
 
@@ -90,6 +92,11 @@ class Cost(BaseModel):
     @property
     def prompt_tokens_per_sentence(self) -> float:
         return _per(self.prompt_tokens, self.sentences)
+
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
+    @property
+    def processed_prompt_tokens_per_sentence(self) -> float:
+        return _per(self.processed_prompt_tokens, self.sentences)
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
@@ -223,6 +230,7 @@ def evaluate(
                 calls=usage.calls,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
+                processed_prompt_tokens=usage.processed_prompt_tokens,
                 timed_sentences=sum(timing.sentences for timing in timed),
                 seconds=sum(timing.seconds for timing in timed),
             )

@@ -54,6 +54,9 @@ def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
     meta: Mapping[str, Any] = (message.usage_metadata or {}) if message is not None else {}
     prompt, completion = meta.get("input_tokens", 0), meta.get("output_tokens", 0)
     hit = is_cache_hit(message)
+    # The server's prompt cache (OpenAI's `prompt_tokens_details.cached_tokens`, which llama-server reports
+    # too); an answer from mbre's own cache reused nothing now.
+    reused = (meta.get("input_token_details") or {}).get("cache_read") or 0
     return Usage(
         calls=1,
         prompt_tokens=prompt,
@@ -62,6 +65,7 @@ def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
         cached_prompt_tokens=prompt if hit else 0,
         cached_completion_tokens=completion if hit else 0,
         retries=retries,
+        reused_prompt_tokens=0 if hit else reused,
     )
 
 

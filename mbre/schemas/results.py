@@ -28,6 +28,9 @@ class Usage(BaseModel):
     cached_completion_tokens: int = 0
     retries: int = 0
     """Requests sent again after a transient error (rate limit, server error, connection, timeout)."""
+    reused_prompt_tokens: int = 0
+    """Prompt tokens sent that the server took from its own prompt cache (llama-server's slots, a
+    provider's prompt caching), as it reported: a shared prefix it did not process again."""
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
@@ -38,6 +41,11 @@ class Usage(BaseModel):
     @property
     def billed_prompt_tokens(self) -> int:
         return self.prompt_tokens - self.cached_prompt_tokens
+
+    @property
+    def processed_prompt_tokens(self) -> int:
+        """Prompt tokens the model really evaluated: sent, less those its prompt cache held."""
+        return self.billed_prompt_tokens - self.reused_prompt_tokens
 
     @property
     def billed_completion_tokens(self) -> int:
