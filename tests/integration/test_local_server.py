@@ -1,13 +1,12 @@
-"""A real llama-server on loopback with the small 0.5B model (``llm``).
+"""A real llama-server on loopback with the small 0.5B model (``llm``), joined through the machine's
+registry as every mbre process joins it (in the session's private cache directory, see conftest).
 
-These use the default cache directory, so the model's assembly happens once per machine. They are never
-skipped: a missing package fails them with the LocalModelError install message.
+They are never skipped: a missing package fails them with the LocalModelError install message.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from mbre.llm.local import server as local
-from mbre.llm.local.server import LocalServer
+from mbre.llm.local.registry import Registry
+from mbre.llm.local.server import ServerSpec
+from mbre.llm.local.shared import SharedServer, local_server
+from tests.support.processes import alive, wait_until
 
 SMALL = "qwen2.5-coder-0.5b"
 
@@ -26,14 +27,6 @@ class Verdict(BaseModel):
     """Structured answer with an enum field, decoded under the server's JSON-schema grammar."""
 
     relation: Literal["founded_by", "born_in", "none"] = Field(description="relation between the entities")
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -49,32 +42,31 @@ def _listening_addresses(port: int) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def small_server() -> Iterator[LocalServer]:
-    server = local.local_server(SMALL, slots=2, ctx_per_slot=2048)
+def small_server() -> Iterator[SharedServer]:
+    server = local_server(SMALL, slots=2, ctx_per_slot=2048)
     yield server
-    server.stop()
+    server.release()
 
 
 @pytest.mark.llm
-def test_registry_returns_the_same_running_server(small_server: LocalServer) -> None:
-    assert small_server.running
-    again = local.local_server(SMALL, slots=2, ctx_per_slot=2048)
-    assert again is small_server and again.pid == small_server.pid
+def test_the_process_keeps_one_handle_per_server(small_server: SharedServer) -> None:
+    again = local_server(SMALL, slots=2, ctx_per_slot=2048)
+    assert again is small_server and alive(again.pid)
 
 
 @pytest.mark.llm
-def test_health_and_loopback_only(small_server: LocalServer) -> None:
+def test_health_and_loopback_only(small_server: SharedServer) -> None:
     no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with no_proxy.open(f"{small_server.url}/health", timeout=5) as response:
         assert response.status == 200
     with no_proxy.open(f"{small_server.base_url}/models", timeout=5) as response:
         assert SMALL in {m["id"] for m in json.load(response)["data"]}
     assert small_server.base_url.startswith("http://127.0.0.1:")
-    assert _listening_addresses(small_server.port) == {"0100007F"}  # 127.0.0.1, nothing else
+    assert _listening_addresses(small_server.entry.port) == {"0100007F"}  # 127.0.0.1, nothing else
 
 
 @pytest.mark.llm
-def test_structured_output_with_logprobs(small_server: LocalServer) -> None:
+def test_structured_output_with_logprobs(small_server: SharedServer) -> None:
     import httpx
     from langchain_openai import ChatOpenAI
 
@@ -105,9 +97,12 @@ def test_structured_output_with_logprobs(small_server: LocalServer) -> None:
 
 
 @pytest.mark.llm
-def test_stop_ends_the_process() -> None:
-    with LocalServer(SMALL, slots=1, ctx_per_slot=1024) as server:
-        pid = server.pid
-        assert pid is not None and _pid_exists(pid)
-    assert not server.running and not _pid_exists(pid)
-    server.stop()  # idempotent
+def test_the_server_stops_when_its_last_user_lets_go() -> None:
+    spec = ServerSpec.resolve(SMALL, slots=1, ctx_per_slot=1024)
+    user = SharedServer(spec)
+    entry = user.entry
+    assert alive(entry.pid) and alive(entry.supervisor)
+    assert Registry(spec.key).read() == entry
+    user.release()
+    assert wait_until(lambda: not alive(entry.pid) and not alive(entry.supervisor), 20)
+    assert Registry(spec.key).read() is None
