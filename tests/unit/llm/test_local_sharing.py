@@ -26,7 +26,7 @@ from mbre.llm.local.shared import SharedServer
 from mbre.llm.local.transport import LocalServerLost, following_clients
 from mbre.llm.providers import MbreChatOpenAI
 from mbre.llm.retry import Retrier
-from mbre.llm.structured import ask_yes_no
+from mbre.llm.structured import ask_choice
 from tests.support.data import ROOT
 from tests.support.processes import alive, wait_until
 
@@ -174,9 +174,10 @@ def test_a_request_that_kills_the_server_every_time_fails_at_once_naming_the_log
         http_async_client=async_client,
     )
     with pytest.raises(LocalServerLost, match=r"died 3 times while answering one request.*log .*\.log"):
-        ask_yes_no(model, [HumanMessage("poison")])
+        ask_choice(model, [HumanMessage("poison")], ("yes", "no"), max_tokens=1)
     assert model.retrier.stats() == {}  # mbre's retries would only kill it again
-    assert ask_yes_no(model, [HumanMessage("Is it?")]).parsed is not None  # the others go on
+    answer = ask_choice(model, [HumanMessage("Is it?")], ("yes", "no"), max_tokens=1)
+    assert answer.parsed is not None and answer.parsed.index == 0  # the others go on
     assert server.entry.restarts == 3
 
 
