@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+from mbre.files import ensure_dir, write_atomic
 from mbre.llm.local.paths import servers_dir
 
 
@@ -63,7 +63,7 @@ class Registry:
         return self.root / f"{self.key}.{suffix}"
 
     def _open(self, suffix: str) -> IO[str]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.root)
         return self._path(suffix).open("a")
 
     @contextlib.contextmanager
@@ -85,11 +85,8 @@ class Registry:
 
     def write(self, entry: Entry) -> None:
         """Replace the entry atomically (a reader sees the old one or the new one, never half)."""
-        path = self._path("json")
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(entry), indent=1) + "\n")
-        os.replace(tmp, path)
+        ensure_dir(self.root)
+        write_atomic(self._path("json"), json.dumps(asdict(entry), indent=1) + "\n")
 
     def remove(self) -> None:
         self._path("json").unlink(missing_ok=True)
