@@ -10,23 +10,19 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from langchain_core.messages import HumanMessage
 
 from mbre.llm.local.registry import Registry
 from mbre.llm.local.server import ServerSpec
 from mbre.llm.local.shared import SharedServer, local_server
+from mbre.llm.local.transport import following_clients
+from mbre.llm.providers import TOP_LOGPROBS, MbreChatOpenAI
+from mbre.llm.structured import ask_choice
 from tests.support.processes import alive, wait_until
 
 SMALL = "qwen2.5-coder-0.5b"
-
-
-class Verdict(BaseModel):
-    """Structured answer with an enum field, decoded under the server's JSON-schema grammar."""
-
-    relation: Literal["founded_by", "born_in", "none"] = Field(description="relation between the entities")
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -66,34 +62,30 @@ def test_health_and_loopback_only(small_server: SharedServer) -> None:
 
 
 @pytest.mark.llm
-def test_structured_output_with_logprobs(small_server: SharedServer) -> None:
-    import httpx
-    from langchain_openai import ChatOpenAI
-
-    llm = ChatOpenAI(
-        base_url=small_server.base_url,
-        api_key="not-needed-local",
-        http_client=httpx.Client(trust_env=False),  # an http_proxy in the environment must not see loopback
+def test_a_one_word_choice_and_its_distribution_from_the_first_token(small_server: SharedServer) -> None:
+    client, async_client = following_clients(small_server)
+    model = MbreChatOpenAI(
         model=SMALL,
+        base_url=small_server.base_url,
+        api_key="local",
         temperature=0,
         logprobs=True,
-        top_logprobs=3,
-        max_tokens=64,
+        top_logprobs=TOP_LOGPROBS,
+        max_retries=0,
+        http_client=client,
+        http_async_client=async_client,
     )
-    structured = llm.with_structured_output(Verdict, include_raw=True)
-    result = structured.invoke(
-        "Sentence: 'Steve Jobs founded Apple in 1976.' "
-        "Which relation holds between Apple and Steve Jobs? Answer in JSON."
+    question = (
+        "Sentence: 'Steve Jobs founded Apple in 1976.' Which relation holds between Apple and Steve Jobs?\n"
+        "A. founded by\nB. born in\nC. none\nAnswer with the letter only."
     )
-    assert result["parsing_error"] is None
-    assert isinstance(result["parsed"], Verdict)
-    assert result["parsed"].relation in {"founded_by", "born_in", "none"}
-    tokens = result["raw"].response_metadata["logprobs"]["content"]
-    assert tokens, "one logprob entry per generated token"
-    assert "".join(t["token"] for t in tokens).strip() == result["raw"].content.strip()
-    for entry in tokens:
-        assert entry["logprob"] <= 0
-        assert 1 <= len(entry["top_logprobs"]) <= 3
+    answer = ask_choice(model, [HumanMessage(question)], ("A", "B", "C"), max_tokens=2)
+    assert answer.parsed is not None, answer.raw
+    probabilities = answer.parsed.probabilities
+    assert probabilities is not None, "the server gave the first token's alternatives"
+    assert len(probabilities) == 3 and abs(sum(probabilities) - 1) < 1e-6
+    assert answer.confidence == probabilities[answer.parsed.index]
+    assert answer.usage.calls == 1 and answer.usage.completion_tokens >= 1
 
 
 @pytest.mark.llm
