@@ -1,12 +1,17 @@
-"""Shared fixtures: the SemEval inventory and test set, an instance maker, and a private LLM-call cache."""
+"""Shared fixtures: the SemEval inventory and test set, an instance maker, a private LLM-call cache, and a
+private cache directory (servers, their registry and logs) linking to the user's embedded models."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from mbre.schemas.instances import Instance, read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import SEMEVAL
+from tests.support.models import assembled_models, private_cache
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +43,19 @@ def make_instance():
 def private_llm_cache(tmp_path_factory, monkeypatch):
     """Commands under test keep their LLM-call cache to themselves, never the user's shared one."""
     monkeypatch.setenv("MBRE_CACHE_PATH", str(tmp_path_factory.mktemp("llm-cache") / "cache.sqlite"))
+
+
+@pytest.fixture(scope="session")
+def model_files() -> list[Path]:
+    """The embedded models' weights in the user's cache directory (assembled there once per machine)."""
+    return assembled_models()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory, model_files) -> Iterator[Path]:
+    """The whole session uses a cache directory of its own: its servers never join the user's, and a
+    server it starts stops with it."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = private_cache(tmp_path_factory.mktemp("mbre-cache"), model_files)
+        patch.setenv("MBRE_CACHE_DIR", str(path))
+        yield path

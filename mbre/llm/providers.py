@@ -21,7 +21,9 @@ from mbre.errors import MbreError
 from mbre.files import mask_urls, remember_secret
 from mbre.llm.cache import SqliteLLMCache, llm_string
 from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, embedded_model
-from mbre.llm.local.server import CTX_PER_SLOT, local_server
+from mbre.llm.local.server import CTX_PER_SLOT
+from mbre.llm.local.shared import local_server
+from mbre.llm.local.transport import following_clients
 from mbre.llm.ratelimit import shared_limiter
 from mbre.llm.retry import LLMCallError, Retrier
 from mbre.llm.settings import ModelSettings
@@ -148,9 +150,14 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
     provider, name = parse_spec(settings.model)
     endpoint: str | None = None
     base_url: str | None
+    http_client: httpx.Client | None = None
+    http_async_client: httpx.AsyncClient | None = None
     if provider == "local":
         name = name or DEFAULT_LOCAL_MODEL
-        base_url, api_key = local_server(name, slots=settings.local_slots).base_url, SecretStr("local")
+        server = local_server(name, slots=settings.local_slots)
+        base_url, api_key = server.base_url, SecretStr("local")
+        # The clients follow the machine's shared server to its current port, across restarts.
+        http_client, http_async_client = following_clients(server)
         # The server's port changes with every start: the weights themselves name this endpoint.
         endpoint = f"embedded:{embedded_model(name).sha256}"
     else:
@@ -159,7 +166,8 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         if credentials is not None and credentials.password:  # a provider may echo the URL, or the password
             remember_secret(f"{credentials.username}:{credentials.password}")
             remember_secret(credentials.password)
-    loopback = _is_loopback(base_url)  # a proxy from the environment must never see a local call
+        if _is_loopback(base_url):  # a proxy from the environment must never see a local call
+            http_client, http_async_client = httpx.Client(trust_env=False), httpx.AsyncClient(trust_env=False)
     model = MbreChatOpenAI(
         model=name,
         base_url=base_url,
@@ -173,8 +181,8 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         timeout=settings.timeout,
         max_retries=0,  # every retry is mbre's own, counted and tunable
         retrier=Retrier(max_retries=settings.max_retries, base_seconds=settings.retry_base_seconds),
-        http_client=httpx.Client(trust_env=False) if loopback else None,
-        http_async_client=httpx.AsyncClient(trust_env=False) if loopback else None,
+        http_client=http_client,
+        http_async_client=http_async_client,
     )
     # Attached once the client has resolved where requests go (base_url, or the SDK's environment default).
     endpoint = endpoint or str(model.root_client.base_url)

@@ -38,11 +38,15 @@ class LLMCallError(MbreError):
 
 
 def retry_kind(error: openai.APIError) -> RetryKind | None:
-    """Which transient failure this is, or None when sending the same request again cannot help."""
+    """Which transient failure this is, or None when sending the same request again cannot help.
+
+    An `MbreError` raised under the SDK by mbre's own HTTP transport (the embedded server cannot be
+    started, or dies on this very request: `mbre.llm.local.transport`) is final. Recent SDKs let it
+    through as it is; older ones wrap any exception as a connection error, with it as the cause."""
     if isinstance(error, openai.APITimeoutError):  # a subclass of APIConnectionError: test it first
         return "timeout"
     if isinstance(error, openai.APIConnectionError):
-        return "connection"
+        return None if isinstance(error.__cause__, MbreError) else "connection"
     if isinstance(error, openai.APIStatusError):
         if error.status_code == 429:
             return "rate_limited"
@@ -76,7 +80,10 @@ def retry_after(error: openai.APIError, now: float) -> float | None:
 
 
 def provider_message(error: openai.APIError) -> str:
-    """The provider's explanation (OpenAI-style `{"error": {"message": ...}}`), else the SDK's message."""
+    """The provider's explanation (OpenAI-style `{"error": {"message": ...}}`), else mbre's own error
+    under the SDK (see `retry_kind`), else the SDK's message."""
+    if isinstance(error.__cause__, MbreError):
+        return str(error.__cause__)
     body = error.body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body["message"]

@@ -4,7 +4,7 @@ Two processes writing one run directory would label every sentence twice and mix
 second one is refused at once, with the holder's pid. The kernel releases the lock when its holder dies,
 however it dies (SIGKILL included), so a killed run never blocks its own resume; the pid left in the file
 is only a hint for the message. The lock's descriptor is not inherited by child processes (the embedded
-llama-server), so it cannot outlive mbre.
+server's supervisor, which outlives mbre while other processes use the server), so it cannot outlive mbre.
 """
 
 from __future__ import annotations

@@ -1,39 +1,28 @@
-"""A real llama-server on loopback with the small 0.5B model (``llm``).
+"""A real llama-server on loopback with the small 0.5B model (``llm``), joined through the machine's
+registry as every mbre process joins it (in the session's private cache directory, see conftest).
 
-These use the default cache directory, so the model's assembly happens once per machine. They are never
-skipped: a missing package fails them with the LocalModelError install message.
+They are never skipped: a missing package fails them with the LocalModelError install message.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from langchain_core.messages import HumanMessage
 
-from mbre.llm.local import server as local
-from mbre.llm.local.server import LocalServer
+from mbre.llm.local.registry import Registry
+from mbre.llm.local.server import ServerSpec
+from mbre.llm.local.shared import SharedServer, local_server
+from mbre.llm.local.transport import following_clients
+from mbre.llm.providers import TOP_LOGPROBS, MbreChatOpenAI
+from mbre.llm.structured import ask_choice
+from tests.support.processes import alive, wait_until
 
 SMALL = "qwen2.5-coder-0.5b"
-
-
-class Verdict(BaseModel):
-    """Structured answer with an enum field, decoded under the server's JSON-schema grammar."""
-
-    relation: Literal["founded_by", "born_in", "none"] = Field(description="relation between the entities")
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -49,65 +38,63 @@ def _listening_addresses(port: int) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def small_server() -> Iterator[LocalServer]:
-    server = local.local_server(SMALL, slots=2, ctx_per_slot=2048)
+def small_server() -> Iterator[SharedServer]:
+    server = local_server(SMALL, slots=2, ctx_per_slot=2048)
     yield server
-    server.stop()
+    server.release()
 
 
 @pytest.mark.llm
-def test_registry_returns_the_same_running_server(small_server: LocalServer) -> None:
-    assert small_server.running
-    again = local.local_server(SMALL, slots=2, ctx_per_slot=2048)
-    assert again is small_server and again.pid == small_server.pid
+def test_the_process_keeps_one_handle_per_server(small_server: SharedServer) -> None:
+    again = local_server(SMALL, slots=2, ctx_per_slot=2048)
+    assert again is small_server and alive(again.pid)
 
 
 @pytest.mark.llm
-def test_health_and_loopback_only(small_server: LocalServer) -> None:
+def test_health_and_loopback_only(small_server: SharedServer) -> None:
     no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with no_proxy.open(f"{small_server.url}/health", timeout=5) as response:
         assert response.status == 200
     with no_proxy.open(f"{small_server.base_url}/models", timeout=5) as response:
         assert SMALL in {m["id"] for m in json.load(response)["data"]}
     assert small_server.base_url.startswith("http://127.0.0.1:")
-    assert _listening_addresses(small_server.port) == {"0100007F"}  # 127.0.0.1, nothing else
+    assert _listening_addresses(small_server.entry.port) == {"0100007F"}  # 127.0.0.1, nothing else
 
 
 @pytest.mark.llm
-def test_structured_output_with_logprobs(small_server: LocalServer) -> None:
-    import httpx
-    from langchain_openai import ChatOpenAI
-
-    llm = ChatOpenAI(
-        base_url=small_server.base_url,
-        api_key="not-needed-local",
-        http_client=httpx.Client(trust_env=False),  # an http_proxy in the environment must not see loopback
+def test_a_one_word_choice_and_its_distribution_from_the_first_token(small_server: SharedServer) -> None:
+    client, async_client = following_clients(small_server)
+    model = MbreChatOpenAI(
         model=SMALL,
+        base_url=small_server.base_url,
+        api_key="local",
         temperature=0,
         logprobs=True,
-        top_logprobs=3,
-        max_tokens=64,
+        top_logprobs=TOP_LOGPROBS,
+        max_retries=0,
+        http_client=client,
+        http_async_client=async_client,
     )
-    structured = llm.with_structured_output(Verdict, include_raw=True)
-    result = structured.invoke(
-        "Sentence: 'Steve Jobs founded Apple in 1976.' "
-        "Which relation holds between Apple and Steve Jobs? Answer in JSON."
+    question = (
+        "Sentence: 'Steve Jobs founded Apple in 1976.' Which relation holds between Apple and Steve Jobs?\n"
+        "A. founded by\nB. born in\nC. none\nAnswer with the letter only."
     )
-    assert result["parsing_error"] is None
-    assert isinstance(result["parsed"], Verdict)
-    assert result["parsed"].relation in {"founded_by", "born_in", "none"}
-    tokens = result["raw"].response_metadata["logprobs"]["content"]
-    assert tokens, "one logprob entry per generated token"
-    assert "".join(t["token"] for t in tokens).strip() == result["raw"].content.strip()
-    for entry in tokens:
-        assert entry["logprob"] <= 0
-        assert 1 <= len(entry["top_logprobs"]) <= 3
+    answer = ask_choice(model, [HumanMessage(question)], ("A", "B", "C"), max_tokens=2)
+    assert answer.parsed is not None, answer.raw
+    probabilities = answer.parsed.probabilities
+    assert probabilities is not None, "the server gave the first token's alternatives"
+    assert len(probabilities) == 3 and abs(sum(probabilities) - 1) < 1e-6
+    assert answer.confidence == probabilities[answer.parsed.index]
+    assert answer.usage.calls == 1 and answer.usage.completion_tokens >= 1
 
 
 @pytest.mark.llm
-def test_stop_ends_the_process() -> None:
-    with LocalServer(SMALL, slots=1, ctx_per_slot=1024) as server:
-        pid = server.pid
-        assert pid is not None and _pid_exists(pid)
-    assert not server.running and not _pid_exists(pid)
-    server.stop()  # idempotent
+def test_the_server_stops_when_its_last_user_lets_go() -> None:
+    spec = ServerSpec.resolve(SMALL, slots=1, ctx_per_slot=1024)
+    user = SharedServer(spec)
+    entry = user.entry
+    assert alive(entry.pid) and alive(entry.supervisor)
+    assert Registry(spec.key).read() == entry
+    user.release()
+    assert wait_until(lambda: not alive(entry.pid) and not alive(entry.supervisor), 20)
+    assert Registry(spec.key).read() is None

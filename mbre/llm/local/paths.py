@@ -1,5 +1,5 @@
 """Where the embedded model's files live on this machine: one cache directory for assembled weights, server
-logs and the LLM-call cache."""
+logs, the registry of shared servers and the LLM-call cache."""
 
 from __future__ import annotations
 
@@ -14,3 +14,13 @@ def cache_dir() -> Path:
     if xdg := os.environ.get("XDG_CACHE_HOME"):
         return Path(xdg).expanduser() / "mbre"
     return Path.home() / ".cache" / "mbre"
+
+
+def logs_dir() -> Path:
+    """The servers' logs (one per supervisor, the newest 20 kept)."""
+    return cache_dir() / "logs"
+
+
+def servers_dir() -> Path:
+    """The registry of the servers this machine shares (see `mbre.llm.local.registry`)."""
+    return cache_dir() / "servers"

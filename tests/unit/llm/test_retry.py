@@ -5,12 +5,15 @@ from __future__ import annotations
 import email.utils
 from typing import Any
 
+import httpx
+import openai
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from mbre.errors import MbreError
 from mbre.graph.context import MbreContext
 from mbre.llm.providers import MbreChatOpenAI, chat_model, chat_model_for
-from mbre.llm.retry import LLMCallError, Retrier
+from mbre.llm.retry import LLMCallError, Retrier, retry_kind
 from mbre.llm.settings import ModelSettings
 from mbre.llm.structured import Answer, Choice, ask_choice
 from tests.support.openai_stub import Fault, StubServer, stub_server
@@ -100,6 +103,24 @@ def test_a_bad_request_fails_fast_with_the_providers_message():
         assert len(server.requests) == 1
     assert info.value.status == 400 and info.value.retries == 0
     assert sleeps == [] and model.retrier.stats() == {}
+
+
+def test_mbres_own_error_under_a_connection_error_is_final_with_its_message():
+    # Older openai SDKs wrap whatever the HTTP transport raises as a connection error, with it as the cause.
+    lost = openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions"))
+    lost.__cause__ = MbreError("the embedded server died 3 times while answering one request")
+    sleeps: list[float] = []
+
+    def send() -> None:
+        raise lost
+
+    with pytest.raises(
+        LLMCallError, match=r"refused the request \(APIConnectionError\): the embedded server died"
+    ):
+        Retrier(sleep=sleeps.append).call(send)
+    assert sleeps == []
+    plain = openai.APIConnectionError(request=lost.request)
+    assert retry_kind(plain) == "connection" and retry_kind(lost) is None
 
 
 def test_retries_stop_at_the_bound_and_the_backoff_at_its_cap():
