@@ -19,6 +19,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -49,8 +50,10 @@ def review_in_label_studio(review: Path, gold: dict[str, str], work: Path) -> Pa
         config = (review / "label_config.xml").read_text()
         tasks = json.loads((review / "tasks.json").read_text())
         project = client.projects.create(title="mbre walk-through", label_config=config, model_version="mbre")
+        assert project.id is not None
         client.projects.import_tasks(id=project.id, request=tasks)
-        for task in client.tasks.list(project=project.id):
+        listed: list[Any] = list(client.tasks.list(project=project.id))
+        for task in listed:
             choice = {"choices": [gold[task.data["mbre_id"]]]}
             item = {"from_name": "relation", "to_name": "sentence", "type": "choices", "value": choice}
             client.annotations.create(id=task.id, result=[item], was_cancelled=False)
