@@ -43,7 +43,9 @@ def mbre(*args: str) -> str:
 
 def review_in_label_studio(review: Path, gold: dict[str, str], work: Path) -> Path:
     """Create a project from review/, answer each task with its gold label, and save the JSON export."""
-    with label_studio(work / "label-studio") as server:
+    data_dir = work / "label-studio"
+    data_dir.mkdir(exist_ok=True)
+    with label_studio(data_dir) as server:
         client = LabelStudio(
             base_url=server.url, api_key=server.token, httpx_client=httpx.Client(trust_env=False)
         )
