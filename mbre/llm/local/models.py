@@ -3,17 +3,15 @@ PyPI's file-size limit), concatenated and verified once into the user's cache di
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from mbre.errors import MbreError
+from mbre.llm.local.locks import exclusive_lock
 from mbre.llm.local.paths import cache_dir
 
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
@@ -95,17 +93,6 @@ def chunk_path(model: EmbeddedModel, index: int) -> Path:
     )
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise assembly across processes: the second one waits and then finds the file ready."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _is_assembled(model: EmbeddedModel, target: Path, sidecar: Path) -> bool:
     """Trust a file of the right size whose verified hash was recorded, so a start never rehashes 1 GB."""
     try:
@@ -154,7 +141,7 @@ def ensure_model_file(name: str = DEFAULT_LOCAL_MODEL) -> Path:
     if _is_assembled(model, target, sidecar):
         return target
     models.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(models / f"{name}.gguf.lock"):
+    with exclusive_lock(models / f"{name}.gguf.lock"):  # a second process waits, then finds it ready
         if not _is_assembled(model, target, sidecar):
             sidecar.unlink(missing_ok=True)
             _assemble(model, target)

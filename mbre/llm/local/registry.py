@@ -19,15 +19,15 @@ flock is per open file: a process must not take ``lock`` twice (it would wait fo
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
 from mbre.files import ensure_dir, write_atomic
+from mbre.llm.local.locks import exclusive_lock
 from mbre.llm.local.paths import servers_dir
 
 
@@ -66,15 +66,10 @@ class Registry:
         ensure_dir(self.root)
         return self._path(suffix).open("a")
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> AbstractContextManager[None]:
         """Hold the key's mutex (blocking until it is free)."""
-        with self._open("lock") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        ensure_dir(self.root)
+        return exclusive_lock(self._path("lock"))
 
     def read(self) -> Entry | None:
         """The entry, or None when there is none (or it cannot be read: then it is replaced)."""
