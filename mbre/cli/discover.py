@@ -26,8 +26,7 @@ from mbre.cli.options import (
     StrategyOpt,
     ThresholdOpt,
     ThresholdsOpt,
-    check_models,
-    decision_settings,
+    load_checked_context,
     load_inventory,
     prepare_models,
     read_input,
@@ -88,8 +87,7 @@ def discover_command(
     run; 130, 143 or 129 when Ctrl-C, SIGTERM or SIGHUP stopped it."""
     from mbre.cli.progress import RunProgress
     from mbre.run.budget import parse_budget
-    from mbre.run.config import load_context
-    from mbre.run.discover import check_schema_fits, discover
+    from mbre.run.discover import discover
     from mbre.run.lock import hold
     from mbre.run.rundir import RunDir
     from mbre.run.signals import stop_with_error
@@ -99,21 +97,21 @@ def discover_command(
         inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
         instances, bad, input_sha256 = read_input(input, on_bad_input)
         instances = instances[:limit]
-        ctx = load_context(
+        ctx = load_checked_context(
             config,
+            inventory,
             model=model,
             base_url=base_url,
             strategy=strategy,
             decision=decision,
             epsilon=epsilon,
+            threshold=threshold,
+            thresholds=thresholds,
             shots=shots,
             route_top_k=route_top_k,
-            cache=False if no_cache else None,
-            **decision_settings(inventory, threshold, thresholds),
+            no_cache=no_cache,
         )
         spend = parse_budget(budget, ctx) if budget else None
-        check_schema_fits(inventory, ctx)
-        check_models(ctx)
         tracer = JsonlTracer(trace) if trace else None
         with hold(run_dir):  # before the models start: a second process is refused at once
             prepare_models(ctx)

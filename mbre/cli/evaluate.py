@@ -25,8 +25,7 @@ from mbre.cli.options import (
     ShotsOpt,
     ThresholdOpt,
     ThresholdsOpt,
-    check_models,
-    decision_settings,
+    load_checked_context,
     load_inventory,
     prepare_models,
 )
@@ -94,8 +93,6 @@ def evaluate_command(
     from mbre.evaluation.replays import parse_epsilons
     from mbre.evaluation.report import write_evaluation
     from mbre.evaluation.strategies import evaluate
-    from mbre.run.config import load_context
-    from mbre.run.discover import check_schema_fits
     from mbre.run.lock import hold
     from mbre.run.signals import stop_with_error
 
@@ -106,19 +103,19 @@ def evaluate_command(
         instances = load_gold(gold, format, labels=inventory.schema.labels)
         if limit is not None and not 1 <= limit <= len(instances):
             raise SettingError(f"--limit must be between 1 and {len(instances)} (the sentences in {gold})")
-        ctx = load_context(
+        ctx = load_checked_context(
             config,
+            inventory,
             model=model,
             base_url=base_url,
             decision=decision,
             epsilon=epsilon,
+            threshold=threshold,
+            thresholds=thresholds,
             shots=shots,
             route_top_k=route_top_k,
-            cache=False if no_cache else None,
-            **decision_settings(inventory, threshold, thresholds),
+            no_cache=no_cache,
         )
-        check_schema_fits(inventory, ctx)
-        check_models(ctx)
         files = {"gold": gold, "relations": relations, "grouping": grouping, "config": config}
         files |= {"seeds": seeds, "thresholds": thresholds}
         total = (len(instances) if limit is None else limit) * len(arms)

@@ -1,4 +1,5 @@
-"""What the `mbre` commands share: option types, and loading the inventory, the input and the models.
+"""What the `mbre` commands share: option types, and loading the inventory, the input, the settings and
+the models.
 
 Only typing and typer here at import time: `mbre --help` must not pay for the graph, FAISS or scikit-learn,
 so the loaders import them when a command runs."""
@@ -100,7 +101,7 @@ def load_inventory(
     return Inventory.build(schema, grouping, seeds=examples, seeds_source=str(seeds))
 
 
-def decision_settings(
+def _decision_settings(
     inventory: Inventory, threshold: float | None, thresholds: Path | None
 ) -> dict[str, object]:
     """`--threshold` and `--thresholds FILE` as context settings: the file's per-label thresholds and its
@@ -117,6 +118,45 @@ def decision_settings(
     return settings
 
 
+def load_checked_context(
+    config: Path | None,
+    inventory: Inventory,
+    *,
+    model: str | None,
+    base_url: str | None,
+    strategy: Strategy | None = None,
+    decision: DecisionPolicy | None,
+    epsilon: float | None,
+    threshold: float | None,
+    thresholds: Path | None,
+    shots: int | None,
+    route_top_k: int | None,
+    no_cache: bool,
+) -> MbreContext:
+    """The settings of a command that labels (--config, then the flags; None: not given), refused at once
+    when the inventory's prompts overflow the model or the model cannot run (a bad model string, an unknown
+    embedded model, a missing API key): before a run directory is created or locked."""
+    from mbre.llm.preflight import check_models
+    from mbre.run.config import load_context
+    from mbre.run.discover import check_schema_fits
+
+    ctx = load_context(
+        config,
+        model=model,
+        base_url=base_url,
+        strategy=strategy,
+        decision=decision,
+        epsilon=epsilon,
+        shots=shots,
+        route_top_k=route_top_k,
+        cache=False if no_cache else None,
+        **_decision_settings(inventory, threshold, thresholds),
+    )
+    check_schema_fits(inventory, ctx)
+    check_models(ctx)
+    return ctx
+
+
 def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list[InputError], str]:
     """The sentences, the bad lines skipped (`skip`), and the sha256 of the bytes read: the file is read
     once, so a pipe or /dev/stdin is hashed as it was read, not as an empty second read."""
@@ -130,14 +170,6 @@ def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list
     if len(bad) > 5:
         console.print(f"[yellow]skipped[/] {len(bad) - 5} more bad lines", highlight=False)
     return instances, bad, hashlib.sha256(data).hexdigest()
-
-
-def check_models(ctx: MbreContext) -> None:
-    """Refuse a model string, an unknown embedded model or a missing API key at once, before a run
-    directory is created or locked."""
-    from mbre.llm.preflight import check_models as check
-
-    check(ctx)
 
 
 def prepare_models(ctx: MbreContext) -> None:
