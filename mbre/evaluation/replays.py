@@ -77,6 +77,7 @@ def redecide(
         verdicts=sample.decision.verdicts if verdicts is None else verdicts,
         threshold=origin.threshold if threshold is None else threshold,
         thresholds=dict(origin.thresholds) if thresholds is None else thresholds,
+        group_weight=origin.group_weight,
     )
 
 

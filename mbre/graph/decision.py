@@ -4,8 +4,8 @@ own rule on other answers or other thresholds.
 
 Two policies decide from the verified candidates as the paper does (`paper`, `first`). `calibrated` scores
 every candidate instead of counting yeses: the calibrated probability that the verifier says yes, and for
-M-BRe also how strongly its group preferred it to "none"; the best-scored candidate is the label if its
-score reaches its threshold, else the no-relation label.
+M-BRe, as far as `group_weight` says, also how strongly its group preferred it to "none"; the best-scored
+candidate is the label if its score reaches its threshold, else the no-relation label.
 """
 
 from __future__ import annotations
@@ -53,11 +53,15 @@ def preference(extractions: Sequence[Extraction], label: str) -> float | None:
 
 
 def candidate_scores(
-    strategy: Strategy, extractions: Sequence[Extraction], verdicts: Sequence[Verdict]
+    strategy: Strategy,
+    extractions: Sequence[Extraction],
+    verdicts: Sequence[Verdict],
+    group_weight: float = 1.0,
 ) -> dict[str, float]:
-    """Each answered candidate's score in [0, 1]. Binary: the verifier's support. M-BRe: the geometric mean
-    of the odds of the verifier's support and of the group's preference, so both must lean towards the
-    label, and 0.5 means they balance out. Multiclass: the preference of its one question's best label."""
+    """Each answered candidate's score in [0, 1]. Binary: the verifier's support. M-BRe: the weighted
+    geometric mean of the odds of the verifier's support (weight 1) and of the group's preference (weight
+    `group_weight`): at 1 both must lean towards the label, at 0 the group only proposes candidates and
+    the verifier ranks them. Multiclass: the preference of its one question's best label."""
     if strategy == "multiclass":
         distribution = extractions[0].distribution() if extractions else {}
         positive = {label: p for label, p in distribution.items() if label != NONE_LABEL}
@@ -71,8 +75,12 @@ def candidate_scores(
         support = verdict.support()
         if support is None:
             continue
-        group = preference(extractions, verdict.label) if strategy == "mbre" else None
-        scores[verdict.label] = support if group is None else _sigmoid((_logit(support) + _logit(group)) / 2)
+        group = preference(extractions, verdict.label) if strategy == "mbre" and group_weight else None
+        if group is None:
+            scores[verdict.label] = support
+        else:
+            odds = (_logit(support) + group_weight * _logit(group)) / (1 + group_weight)
+            scores[verdict.label] = _sigmoid(odds)
     return scores
 
 
@@ -97,11 +105,13 @@ def decide_label(
     verdicts: Sequence[Verdict],
     threshold: float = 0.5,
     thresholds: Mapping[str, float] | None = None,
+    group_weight: float = 1.0,
 ) -> Decided:
-    """The decision rules, as a pure function so each branch can be tested on its own. `thresholds`
-    override `threshold` per label (decision="calibrated")."""
+    """The decision rules, as a pure function so each branch can be tested on its own. decision="calibrated":
+    `thresholds` override `threshold` per label, and `group_weight` weighs M-BRe's group answers."""
     if policy == "calibrated":
-        return _calibrated(strategy, no_relation, extractions, verdicts, threshold, thresholds or {})
+        scores = candidate_scores(strategy, extractions, verdicts, group_weight)
+        return _calibrated(no_relation, scores, threshold, thresholds or {})
     if strategy == "multiclass":
         if not extractions or extractions[0].abstained:
             return Decided(None, None, "abstained", {})
@@ -133,14 +143,8 @@ def decide_label(
 
 
 def _calibrated(
-    strategy: Strategy,
-    no_relation: str,
-    extractions: Sequence[Extraction],
-    verdicts: Sequence[Verdict],
-    threshold: float,
-    thresholds: Mapping[str, float],
+    no_relation: str, scores: dict[str, float], threshold: float, thresholds: Mapping[str, float]
 ) -> Decided:
-    scores = candidate_scores(strategy, extractions, verdicts)
     if not scores:  # every answer that could have named a label failed to parse
         return Decided(None, None, "abstained", {})
     best = max(scores, key=lambda label: scores[label])  # max keeps the earliest on ties
@@ -149,7 +153,12 @@ def _calibrated(
     return Decided(no_relation, scores[best], "below_threshold", scores)
 
 
-def leader(strategy: Strategy, extractions: Sequence[Extraction], verdicts: Sequence[Verdict]) -> str | None:
+def leader(
+    strategy: Strategy,
+    extractions: Sequence[Extraction],
+    verdicts: Sequence[Verdict],
+    group_weight: float = 1.0,
+) -> str | None:
     """decision="calibrated": the best-scored candidate so far."""
-    scores = candidate_scores(strategy, extractions, verdicts)
+    scores = candidate_scores(strategy, extractions, verdicts, group_weight)
     return max(scores, key=lambda label: scores[label]) if scores else None

@@ -107,6 +107,7 @@ def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
         epsilon=ctx.epsilon,
         threshold=ctx.threshold,
         thresholds=ctx.thresholds,
+        group_weight=ctx.group_weight,
         prompt_hash=prompts_hash(),
         schema_hash=inventory.schema.sha256,
         grouping_hash=inventory.grouping.sha256,

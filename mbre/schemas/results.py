@@ -168,6 +168,8 @@ class Provenance(BaseModel):
     threshold: float = 0.5
     thresholds: tuple[tuple[str, float], ...] = ()
     """Per-label thresholds that overrode `threshold`."""
+    group_weight: float = 1.0
+    """decision="calibrated": the weight of M-BRe's group answers in a score (1 before it was a setting)."""
     prompt_hash: str
     schema_hash: str
     grouping_hash: str

@@ -14,7 +14,8 @@ from mbre.inventory.inventory import Inventory
 
 
 def contrast(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory) -> dict[str, Any]:
-    best = leader(runtime.context.strategy, state.extractions, state.verdicts)
+    ctx = runtime.context
+    best = leader(ctx.strategy, state.extractions, state.verdicts, ctx.group_weight)
     inverse = inventory.schema.inverse_of(best) if best is not None else None
     if inverse is None or inverse in state.candidates:
         return {}

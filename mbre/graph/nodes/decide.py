@@ -25,6 +25,7 @@ def decide(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory)
         verdicts=state.verdicts,
         threshold=ctx.threshold,
         thresholds=dict(ctx.thresholds),
+        group_weight=ctx.group_weight,
     )
     decision = Decision(
         label=decided.label,

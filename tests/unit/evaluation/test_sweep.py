@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from mbre.errors import SettingError
-from mbre.evaluation.replays import epsilon_sweep, parse_epsilons
+from mbre.evaluation.replays import epsilon_sweep, parse_epsilons, redecide
 from mbre.schemas.instances import Instance
-from mbre.schemas.results import Decision, Sample, Verdict
+from mbre.schemas.results import Decision, Extraction, Sample, Verdict
 from tests.support.data import PROVENANCE
 
 INSTANCE = Instance(
@@ -46,3 +46,17 @@ def test_epsilons_parse_sorted_and_distinct_and_out_of_range_is_refused():
     for bad in ("", "0.1,lots", "1.5", "-0.1"):
         with pytest.raises(SettingError, match="epsilons must be numbers from 0 to 1"):
             parse_epsilons(bad)
+
+
+def test_a_replay_scores_with_the_group_weight_the_run_used():
+    group = Extraction(group=0, labels=["A", "B"], label="A", confidence=0.9, probabilities=[0.9, 0.05, 0.05])
+    verdicts = [
+        Verdict(label="A", holds=False, confidence=0.6, p_yes=0.4),
+        Verdict(label="B", holds=True, confidence=0.8, p_yes=0.8),
+    ]
+    decision = Decision(label=None, confidence=None, rule="scored", extractions=[group], verdicts=verdicts)
+    calibrated = PROVENANCE.model_copy(update={"decision_policy": "calibrated", "strategy": "mbre"})
+    for weight, label in ((1.0, "A"), (0.0, "B")):
+        origin = calibrated.model_copy(update={"group_weight": weight})
+        replayed = redecide(Sample.from_decision(INSTANCE, decision, origin), "Other")
+        assert replayed.label == label

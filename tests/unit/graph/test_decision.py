@@ -196,3 +196,26 @@ def test_calibrated_multiclass_keeps_its_best_label_when_it_beats_none():
         pytest.approx(0.3 / 0.8),
         "below_threshold",
     )
+
+
+def test_group_weight_sets_how_much_the_group_answer_counts_beside_the_verifier():
+    group = dist(["a", "b"], [0.9, 0.05, 0.05])  # the group all but certain of a
+    verdicts = [support("a", 0.4), support("b", 0.8)]  # the verifier leaning to b
+    equal = decided(policy="calibrated", extractions=[group], verdicts=verdicts)
+    assert equal.label == "a" and equal.scores["a"] == pytest.approx(odds_mean(0.4, 0.9 / 0.95))
+    alone = decided(policy="calibrated", extractions=[group], verdicts=verdicts, group_weight=0.0)
+    assert alone.scores == pytest.approx({"a": 0.4, "b": 0.8}) and alone.label == "b"
+    double = candidate_scores("mbre", [group], verdicts, group_weight=2.0)
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    expected = 1 / (1 + math.exp(-(logit(0.4) + 2 * logit(0.9 / 0.95)) / 3))
+    assert double["a"] == pytest.approx(expected)
+    assert leader("mbre", [group], verdicts) == "a"
+    assert leader("mbre", [group], verdicts, group_weight=0.0) == "b"
+
+
+def test_group_weight_leaves_the_baselines_alone():
+    group = dist(["a", "b"], [0.9, 0.05, 0.05])
+    verdicts = [support("a", 0.4), support("b", 0.8)]
+    for weight in (0.0, 1.0, 3.0):
+        assert candidate_scores("binary", [], verdicts, weight) == pytest.approx({"a": 0.4, "b": 0.8})
+        assert candidate_scores("multiclass", [group], [], weight) == pytest.approx({"a": 0.9 / 0.95})
