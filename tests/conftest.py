@@ -1,5 +1,6 @@
-"""Shared fixtures: the SemEval inventory and test set, an instance maker, a private LLM-call cache, and a
-private cache directory (servers, their registry and logs) linking to the user's embedded models."""
+"""Shared fixtures: the SemEval inventory and test set, an instance maker, a private LLM-call cache, an
+offline tiktoken, and a private cache directory (servers, their registry and logs) linking to the user's
+embedded models."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mbre.llm import tokens
 from mbre.schemas.instances import Instance, read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import SEMEVAL
@@ -43,6 +45,18 @@ def make_instance():
 def private_llm_cache(tmp_path_factory, monkeypatch):
     """Commands under test keep their LLM-call cache to themselves, never the user's shared one."""
     monkeypatch.setenv("MBRE_CACHE_PATH", str(tmp_path_factory.mktemp("llm-cache") / "cache.sqlite"))
+
+
+@pytest.fixture(autouse=True)
+def offline_tiktoken(monkeypatch):
+    """No test downloads tiktoken's encodings (their first use on a machine fetches them): OpenAI's
+    counter fails to load as it does offline, unless a test gives it an encoding. Counters start anew."""
+
+    def offline(model: str) -> None:
+        raise tokens.TokenizerError(f"tiktoken cannot load the encoding of {model}: the tests are offline")
+
+    monkeypatch.setattr(tokens, "load_encoding", offline)
+    tokens._counter.cache_clear()
 
 
 @pytest.fixture(scope="session")

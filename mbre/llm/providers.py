@@ -166,7 +166,7 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         if credentials is not None and credentials.password:  # a provider may echo the URL, or the password
             remember_secret(f"{credentials.username}:{credentials.password}")
             remember_secret(credentials.password)
-        if _is_loopback(base_url):  # a proxy from the environment must never see a local call
+        if is_loopback(base_url):  # a proxy from the environment must never see a local call
             http_client, http_async_client = httpx.Client(trust_env=False), httpx.AsyncClient(trust_env=False)
     model = MbreChatOpenAI(
         model=name,
@@ -208,7 +208,7 @@ def _llm_cache(settings: ModelSettings, provider: str, endpoint: str) -> SqliteL
     return SqliteLLMCache(settings.cache_path, namespace=hashlib.sha256(where.encode("utf-8")).hexdigest())
 
 
-def _is_loopback(url: str | None) -> bool:
+def is_loopback(url: str | None) -> bool:
     host = urlparse(url).hostname if url else None
     if host is None:
         return False
@@ -220,7 +220,7 @@ def _is_loopback(url: str | None) -> bool:
         return False
 
 
-def _configured_key(settings: ModelSettings) -> str | None:
+def configured_key(settings: ModelSettings) -> str | None:
     """The key from the environment, else from the key file; never from a config file or a flag."""
     key = os.environ.get(settings.api_key_env)
     if key or not settings.api_key_file:
@@ -238,7 +238,7 @@ def _configured_key(settings: ModelSettings) -> str | None:
 
 
 def _api_key(settings: ModelSettings) -> SecretStr:
-    key = _configured_key(settings)
+    key = configured_key(settings)
     if key:
         return SecretStr(key)
     if settings.base_url:  # self-hosted OpenAI-compatible servers usually take any key

@@ -4,7 +4,7 @@ import pytest
 
 from mbre.errors import InputError, SettingError
 from mbre.graph.context import MbreContext
-from mbre.llm.providers import ProviderError, _is_loopback, chat_model, parse_spec
+from mbre.llm.providers import ProviderError, chat_model, is_loopback, parse_spec
 from mbre.llm.settings import ModelSettings
 from mbre.run.config import from_environment, load_context
 
@@ -77,9 +77,9 @@ def test_openai_key_comes_from_the_named_environment_variable(monkeypatch):
 
 
 def test_loopback_detection():
-    assert _is_loopback("http://127.0.0.1:8080/v1") and _is_loopback("http://localhost:1/v1")
-    assert _is_loopback("http://[::1]:80/v1")
-    assert not _is_loopback("https://api.openai.com/v1") and not _is_loopback(None)
+    assert is_loopback("http://127.0.0.1:8080/v1") and is_loopback("http://localhost:1/v1")
+    assert is_loopback("http://[::1]:80/v1")
+    assert not is_loopback("https://api.openai.com/v1") and not is_loopback(None)
 
 
 @pytest.mark.parametrize(
