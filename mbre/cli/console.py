@@ -1,12 +1,30 @@
-"""Where the commands write: messages and progress to standard error, result tables to standard output."""
+"""Where the commands write: messages, warnings and progress to standard error, result tables to standard
+output."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from rich.console import Console
+from rich.text import Text
 
 console = Console(stderr=True)
+
+
+class _Warnings(logging.Handler):
+    """mbre's warnings (a tokenizer that failed, say) as one yellow line on the console, above any
+    progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(Text.assemble(("warning:", "yellow"), " ", record.getMessage()), soft_wrap=True)
+
+
+def show_warnings() -> None:
+    """Print the warnings that mbre's modules log (`logging.getLogger(__name__)`), once per process."""
+    logger = logging.getLogger("mbre")
+    if not any(isinstance(handler, _Warnings) for handler in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
 
 
 def table_console() -> Console:

@@ -135,7 +135,8 @@ def load_checked_context(
 ) -> MbreContext:
     """The settings of a command that labels (--config, then the flags; None: not given), refused at once
     when the inventory's prompts overflow the model or the model cannot run (a bad model string, an unknown
-    embedded model, a missing API key): before a run directory is created or locked."""
+    embedded model, a missing API key): before a run directory is created or locked. The prompts are counted
+    by the model's tokenizer, which for `local` joins (or starts) the embedded server; no LLM call."""
     from mbre.llm.preflight import check_models
     from mbre.run.config import load_context
     from mbre.run.discover import check_schema_fits
@@ -152,8 +153,8 @@ def load_checked_context(
         cache=False if no_cache else None,
         **_decision_settings(inventory, threshold, thresholds),
     )
+    check_models(ctx)  # first: the schema check counts with the model's tokenizer (mbre.llm.tokens)
     check_schema_fits(inventory, ctx)
-    check_models(ctx)
     return ctx
 
 

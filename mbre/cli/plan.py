@@ -35,9 +35,9 @@ def plan_command(
     on_bad_input: OnBadInputOpt = "fail",
 ) -> None:
     """Estimate LLM calls and tokens (and money, with a price table) for --input, without any LLM call."""
+    from mbre.llm.tokens import CHARS_PER_TOKEN
     from mbre.run.budget import cost_usd
     from mbre.run.config import load_context
-    from mbre.run.discover import CHARS_PER_TOKEN
     from mbre.run.plan import plan
     from mbre.schemas.results import Usage
 

@@ -27,6 +27,7 @@ from mbre.graph.context import MbreContext
 from mbre.graph.state import InputState, OutputState, State
 from mbre.inventory.inventory import ALL_LABELS, Inventory
 from mbre.llm.providers import context_window
+from mbre.llm.tokens import TokenCounter, token_counter
 from mbre.prompts.render import extraction_messages, prompts_hash
 from mbre.run.budget import Budget
 from mbre.run.lock import hold
@@ -41,8 +42,6 @@ from mbre.version import mbre_version
 EventSink = Callable[[dict[str, Any]], None]
 #: What `label_one` listens to: the nodes' progress events, and the state (for the decision).
 STREAM_MODES: list[StreamMode] = ["custom", "values"]
-#: A rough characters-per-token ratio, for refusing sentences that cannot fit the model's context.
-CHARS_PER_TOKEN = 4
 
 
 @dataclass
@@ -157,46 +156,54 @@ def _rereadable(path: str | Path) -> bool:
         return False
 
 
-def _prompt_tokens(inventory: Inventory, instance: Instance) -> int:
-    """About how many tokens the longest prompt about `instance` takes: the one offering every label
-    bounds every prompt the graph sends for it."""
-    messages = extraction_messages(inventory.schema, inventory.asked_labels(ALL_LABELS), instance)
-    return sum(len(str(message.content)) for message in messages) // CHARS_PER_TOKEN
+def _prompt_tokens(inventory: Inventory, instance: Instance, counter: TokenCounter) -> int:
+    """How many tokens the longest prompt about `instance` takes: the one offering every label bounds
+    every prompt the graph sends for it."""
+    return counter.count(extraction_messages(inventory.schema, inventory.asked_labels(ALL_LABELS), instance))
+
+
+def _about(counter: TokenCounter) -> str:
+    return "" if counter.exact else "about "
 
 
 def too_long(inventory: Inventory, instance: Instance, ctx: MbreContext) -> str | None:
-    """Why a sentence cannot fit the model's context, or None."""
+    """Why a sentence cannot fit the model's context, or None. Counted by the extraction model's
+    tokenizer (`mbre.llm.tokens`), which may ask its server: call it off the event loop."""
     window = context_window(ctx)
     if window is None:
         return None
-    tokens = _prompt_tokens(inventory, instance)
+    counter = token_counter(ctx, "extraction")
+    tokens = _prompt_tokens(inventory, instance, counter)
     if tokens + ctx.max_tokens <= window:
         return None
     return (
-        f"sentence too long for the model: its prompts take about {tokens} tokens, plus max_tokens "
-        f"{ctx.max_tokens}, over the context of {window} tokens"
+        f"sentence too long for the model: its prompts take {_about(counter)}{tokens} tokens, plus "
+        f"max_tokens {ctx.max_tokens}, over the context of {window} tokens"
     )
 
 
 def check_schema_fits(inventory: Inventory, ctx: MbreContext) -> None:
     """Refuse, before any call, relation definitions too long for the model's context: every sentence's
-    prompts would overflow, and each would be refused alone. Names the longest definition."""
+    prompts would overflow, and each would be refused alone. Names the longest definition. Counting may
+    start the embedded server (its tokenizer), never an LLM call."""
     window = context_window(ctx)
     if window is None:
         return
     shortest = Instance(
         id="-", text="a b", head=Span(name="a", start=0, end=1), tail=Span(name="b", start=2, end=3)
     )
-    tokens = _prompt_tokens(inventory, shortest)
+    counter = token_counter(ctx, "extraction")
+    tokens = _prompt_tokens(inventory, shortest, counter)
     if tokens + ctx.max_tokens <= window:
         return
     schema = inventory.schema
     longest = max(schema.relations, key=lambda relation: len(relation.description))
     raise InputError(
         schema.source,
-        f"the definitions are too long for the model: a prompt offering every label takes about {tokens} "
-        f"tokens before any sentence, plus max_tokens {ctx.max_tokens}, over the context of {window} tokens "
-        f"(context_tokens); the longest is {longest.label!r}'s, {len(longest.description)} characters",
+        f"the definitions are too long for the model: a prompt offering every label takes "
+        f"{_about(counter)}{tokens} tokens before any sentence, plus max_tokens {ctx.max_tokens}, over the "
+        f"context of {window} tokens (context_tokens); the longest is {longest.label!r}'s, "
+        f"{len(longest.description)} characters",
         field="description",
     )
 
@@ -319,7 +326,7 @@ async def _run(
             on_event(event)
 
     async def label(instance: Instance) -> None:
-        reason = too_long(inventory, instance, ctx)
+        reason = await asyncio.to_thread(too_long, inventory, instance, ctx)  # may ask a tokenizer
         if reason is not None:
             run.quarantine(InputError(instance.id, reason, field="text"))
             summary.refused += 1

@@ -12,8 +12,8 @@ from langchain_core.messages import BaseMessage
 
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
+from mbre.llm.tokens import CHARS_PER_TOKEN
 from mbre.prompts.render import answer_tokens, extraction_messages, verification_messages
-from mbre.run.discover import CHARS_PER_TOKEN
 from mbre.schemas.instances import Instance
 from mbre.schemas.options import Strategy
 

@@ -4,7 +4,9 @@ real HTTP without leaving the machine. It answers from a scripted function and r
 It can also misbehave on schedule, the way real endpoints do: `faults` maps a request's number (0-based,
 in arrival order) to a `Fault`, or is a function of (number, request body) returning one or None.
 `GET /models` (mbre's check of the endpoint before a run) lists the stub's model, or answers with the
-`models` fault; those requests are kept apart, in `model_requests`."""
+`models` fault; those requests are kept apart, in `model_requests`. Like most OpenAI-compatible servers
+it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`, which mbre tries when it
+counts prompt tokens) is a 404, kept apart in `other_requests`."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ class StubServer(ThreadingHTTPServer):
         self.models = models
         self.requests: list[dict[str, Any]] = []
         self.model_requests: list[dict[str, Any]] = []
+        self.other_requests: list[str] = []
         self.injected: Counter[FaultKind] = Counter()
         """Faults injected so far, by kind."""
         self.lock = threading.Lock()
@@ -97,6 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            with self.server.lock:
+                self.server.other_requests.append(self.path)
+            self.send_error(404)
+            return
         with self.server.lock:
             number = len(self.server.requests)
             self.server.requests.append(

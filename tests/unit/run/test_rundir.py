@@ -13,14 +13,17 @@ import pytest
 
 from mbre import MbreContext
 from mbre.errors import InputError, SettingError, StorageError
-from mbre.inventory.inventory import Inventory
+from mbre.inventory.inventory import ALL_LABELS, Inventory
+from mbre.llm.tokens import chat_turns
+from mbre.prompts.render import extraction_messages
 from mbre.run.budget import Budget, parse_budget
-from mbre.run.discover import discover
+from mbre.run.discover import discover, too_long
 from mbre.run.rundir import RunDir, RunMismatchError
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Sample
 from tests.support.data import EXAMPLES
+from tests.support.fake_llama_server import chat_template, serving
 from tests.support.fakes import Reply, ScriptedChatModel, content_free, gold_reply, instance_in, text_of
 
 SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
@@ -183,6 +186,22 @@ def test_a_sentence_over_the_models_context_is_refused_with_the_reason(tmp_path,
         record["reason"],
     )
     assert not any("many more words" in text_of(m) for m in model.calls)
+
+
+def test_the_too_long_check_counts_with_the_model_s_tokenizer(make_instance):
+    long_text = "Acme was founded by Jane Roe " + "and many more words " * 500 + "."
+    long = make_instance(long_text, "Acme", "Jane Roe", id="long")
+    with serving() as url:
+        ctx = MbreContext(model="openai:q", base_url=f"{url}/v1", context_tokens=2048)
+        assert too_long(INVENTORY, SENTENCES[0], ctx) is None
+        reason = too_long(INVENTORY, long, ctx)
+        prompt = extraction_messages(SCHEMA, INVENTORY.asked_labels(ALL_LABELS), long)
+        turns = [{"role": role, "content": content} for role, content in chat_turns(prompt)]
+    exact = 1 + len(chat_template(turns).split())  # the stand-in's count: BOS and a token per word
+    assert reason == (
+        f"sentence too long for the model: its prompts take {exact} tokens, plus max_tokens 160, "
+        "over the context of 2048 tokens"
+    )
 
 
 @pytest.mark.parametrize(
