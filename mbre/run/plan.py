@@ -1,21 +1,24 @@
 """`mbre plan`: what a corpus will cost, per strategy, before any LLM call is made.
 
 The prompts are rendered exactly as the graph would send them (routing and examples included), and counted
-at `CHARS_PER_TOKEN`; how many candidates M-BRe verifies depends on the model's answers and the decision
-policy, so its calls are a range."""
+by each role's model's tokenizer, chat template included, where it has one (`mbre.llm.tokens`); how many
+candidates M-BRe verifies depends on the model's answers and the decision policy, so its calls are a
+range."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from langchain_core.messages import BaseMessage
 
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
-from mbre.llm.tokens import CHARS_PER_TOKEN
+from mbre.llm.tokens import TokenCounter, token_counter
 from mbre.prompts.render import answer_tokens, extraction_messages, verification_messages
 from mbre.schemas.instances import Instance
-from mbre.schemas.options import Strategy
+from mbre.schemas.options import Role, Strategy
+
+#: The counter of each role's model.
+Counters = Mapping[Role, TokenCounter]
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,16 @@ class PlanRow:
     high: Cost
 
 
-def _tokens(messages: list[BaseMessage]) -> int:
-    return sum(len(str(message.content)) for message in messages) // CHARS_PER_TOKEN
+def counters(ctx: MbreContext) -> dict[Role, TokenCounter]:
+    """The token counter of each role's model (one object when both roles use the same model)."""
+    return {role: token_counter(ctx, role) for role in ("extraction", "verification")}
 
 
-def _extractions(inventory: Inventory, instance: Instance, ctx: MbreContext) -> Cost:
+def _extractions(inventory: Inventory, instance: Instance, ctx: MbreContext, counter: TokenCounter) -> Cost:
     routing = inventory.groups_to_ask(instance, ctx.strategy, ctx.route_top_k)
     asked = [inventory.asked_labels(group) for group in routing.groups]
     tokens = sum(
-        _tokens(
+        counter.count(
             extraction_messages(
                 inventory.schema,
                 labels,
@@ -63,16 +67,17 @@ def _extractions(inventory: Inventory, instance: Instance, ctx: MbreContext) -> 
     return Cost(len(asked), tokens, len(asked) * answer_tokens("extract"))
 
 
-def _verifications(
-    inventory: Inventory, instance: Instance, ctx: MbreContext, groups: int, *, contrast: bool
-) -> Cost:
-    """Binary asks every positive label; M-BRe at most one candidate per asked group, and with the
-    calibrated decision the leader's inverse (the longest prompts, for an upper bound); the multiclass
-    baseline verifies nothing."""
+def _verification_prompts(
+    inventory: Inventory, instance: Instance, ctx: MbreContext, counter: TokenCounter
+) -> list[int]:
+    """The tokens of every yes/no prompt about `instance` (one per positive label), longest first; none
+    for the multiclass baseline, which verifies nothing."""
+    if ctx.strategy == "multiclass":
+        return []
     schema = inventory.schema
-    prompts = sorted(
+    return sorted(
         (
-            _tokens(
+            counter.count(
                 verification_messages(
                     schema,
                     r.label,
@@ -84,28 +89,35 @@ def _verifications(
         ),
         reverse=True,
     )
-    if ctx.strategy == "multiclass":
-        count = 0
-    elif ctx.strategy == "binary":
+
+
+def _verifications(prompts: list[int], ctx: MbreContext, groups: int, *, contrast: bool) -> Cost:
+    """Binary asks every positive label; M-BRe at most one candidate per asked group, and with the
+    calibrated decision the leader's inverse (the longest prompts, for an upper bound)."""
+    if ctx.strategy == "binary":
         count = len(prompts)
     else:
         extra = int(contrast and ctx.decision == "calibrated" and ctx.check_inverse)
         count = groups + extra if ctx.max_verifications is None else min(groups, ctx.max_verifications)
+    count = min(count, len(prompts))
     return Cost(count, sum(prompts[:count]), count * answer_tokens("verify"))
 
 
-def plan(inventory: Inventory, instances: list[Instance], ctx: MbreContext) -> PlanRow:
-    """Cost bounds of labelling `instances` with `ctx.strategy`."""
+def plan(
+    inventory: Inventory, instances: list[Instance], ctx: MbreContext, count: Counters | None = None
+) -> PlanRow:
+    """Cost bounds of labelling `instances` with `ctx.strategy`, its prompts counted by `count` (by
+    default each role's model's counter, see `counters`)."""
+    count = count or counters(ctx)
     low = high = Cost()
     for instance in instances:
-        extractions = _extractions(inventory, instance, ctx)
-        most = _verifications(inventory, instance, ctx, extractions.calls, contrast=True)
+        extractions = _extractions(inventory, instance, ctx, count["extraction"])
+        prompts = _verification_prompts(inventory, instance, ctx, count["verification"])
+        most = _verifications(prompts, ctx, extractions.calls, contrast=True)
         # The paper's rules can verify nothing (a group that answers "none" proposes no candidate); the
         # calibrated one verifies a candidate from every group, and the leader's inverse only when it has one.
         fixed = ctx.strategy == "binary" or (ctx.strategy == "mbre" and ctx.decision == "calibrated")
-        least = (
-            _verifications(inventory, instance, ctx, extractions.calls, contrast=False) if fixed else Cost()
-        )
+        least = _verifications(prompts, ctx, extractions.calls, contrast=False) if fixed else Cost()
         low = low + extractions + least
         high = high + extractions + most
     return PlanRow(ctx.strategy, len(instances), low, high)

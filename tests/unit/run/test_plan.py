@@ -2,20 +2,53 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import pytest
 from typer.testing import CliRunner
 
 from mbre import MbreContext
 from mbre.cli.app import app
 from mbre.inventory.inventory import Inventory
+from mbre.llm.tokens import TokenCounter, Turns
 from mbre.prompts.render import answer_tokens, verification_messages
-from mbre.run.plan import plan
+from mbre.run import plan as plan_module
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES
+from tests.support.fake_llama_server import serving
 
 SCHEMA = RelationSchema.from_file(EXAMPLES / "relations.json")
 INVENTORY = Inventory.build(SCHEMA)  # 13 labels: 12 positive, K = 2 groups
 SENTENCES = read_instances(EXAMPLES / "sentences.jsonl")[:3]
+#: Both roles counted at ~4 characters a token, so no test here starts the embedded server.
+ESTIMATED = {"extraction": TokenCounter(), "verification": TokenCounter()}
+plan = partial(plan_module.plan, count=ESTIMATED)
+
+
+class Turns10:
+    """A tokenizer that counts 10 tokens a turn, and the prompts it was asked."""
+
+    where = "ten"
+
+    def __init__(self) -> None:
+        self.asked: list[Turns] = []
+
+    def count(self, turns: Turns) -> int:
+        self.asked.append(turns)
+        return 10 * len(turns)
+
+
+def test_each_role_s_prompts_are_counted_by_its_model_s_counter():
+    extraction, verification = Turns10(), Turns10()
+    count = {"extraction": TokenCounter(extraction), "verification": TokenCounter(verification)}
+    row = plan_module.plan(INVENTORY, SENTENCES[:1], MbreContext(strategy="binary"), count)
+    assert row.low.prompt_tokens == 12 * 20  # 12 yes/no prompts of two turns (system and user)
+    assert extraction.asked == [] and len(verification.asked) == 12
+    plan_module.plan(INVENTORY, SENTENCES[:1], MbreContext(decision="paper"), count)
+    assert len(extraction.asked) == 2 and len(verification.asked) == 12  # the same prompts: counted once
+    plan_module.plan(INVENTORY, SENTENCES[:1], MbreContext(strategy="multiclass"), count)
+    assert len(verification.asked) == 12  # the multiclass baseline verifies nothing: nothing rendered
 
 
 def test_calls_per_strategy_match_the_method():
@@ -66,6 +99,22 @@ def test_the_plan_command_prints_bounds_without_any_call(tmp_path):
     )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "plan for 21 sentences" in text
+    assert "counting prompt tokens with http://127.0.0.1:9: no LLM call" in text
+    assert "/apply-template failed (ConnectError" in text  # the warning, then the estimate
+    assert "plan for 21 sentences of" in text and "(tokens: ~4 chars a token)" in text
     assert "binary │ 252 │ 12.00" in text and "multiclass │ 21 │ 1.00" in text
     assert "mbre │ 84 .. 105 │ 4.00 .. 5.00" in text
+
+
+@pytest.mark.parametrize("base", ["/v1", "/v1/"])
+def test_the_plan_command_counts_with_a_llama_cpp_server_s_tokenizer(base):
+    arguments = ["plan", "--relations", str(EXAMPLES / "relations.json")]
+    arguments += ["--input", str(EXAMPLES / "sentences.jsonl"), "--strategies", "binary"]
+    with serving() as url:
+        result = CliRunner().invoke(
+            app, arguments, env={"MBRE_MODEL": "openai:q", "MBRE_BASE_URL": url + base}
+        )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"counting prompt tokens with {url}: no LLM call" in text
+    assert "(tokens: exact, model's tokenizer)" in text and "warning" not in text
