@@ -1,8 +1,10 @@
 """How many tokens a chat prompt takes, counted by the model's own tokenizer, chat template included.
 
-- `local` and any llama.cpp server (`openai:` with a `base_url`): the server renders the messages with its
-  chat template (`POST /apply-template`) and tokenizes the result as a chat completion does, special
-  tokens parsed and BOS added when the model wants one (`POST /tokenize`, `add_special`).
+- `local` and any llama.cpp server (`openai:` with a `base_url`): the server counts a chat completion's
+  body (`POST /v1/chat/completions/input_tokens`, one request); a server older than that endpoint renders
+  the messages with its chat template (`POST /apply-template`) and tokenizes the result as a chat
+  completion does, special tokens parsed and BOS added when the model wants one (`POST /tokenize`,
+  `add_special`).
 - `openai:` models at OpenAI: tiktoken, plus the per-message overhead OpenAI documents for chat models
   (its cookbook, "How to count tokens with tiktoken").
 - Anything else (a server without `/apply-template`, a ready `chat_model`): about 4 characters a token.
@@ -51,6 +53,8 @@ OPENAI_DEFAULT_ENCODING = "o200k_base"
 CACHE_SIZE = 1 << 18
 #: Seconds for one tokenizer request (a 600 kB definition takes a while to tokenize).
 TIMEOUT = 60.0
+#: llama-server's count of a chat completion's prompt tokens, from the same body (its README).
+INPUT_TOKENS = "/v1/chat/completions/input_tokens"
 #: Statuses that say the server has no such endpoint: it is not llama.cpp, and counting is estimated.
 _NO_ENDPOINT = {404, 405, 501}
 #: LangChain's message types as chat roles.
@@ -147,18 +151,35 @@ class TokenCounter:
 
 
 class LlamaServerTokenizer:
-    """llama.cpp's own endpoints: `/apply-template`, then `/tokenize` of the prompt it renders, which is
-    the text and the tokenization a chat completion gets. `connect` gives the server's root URL and a
-    client, on the first count: choosing a counter starts no server."""
+    """llama.cpp's own endpoints: `/v1/chat/completions/input_tokens`, the count of a chat completion's
+    body; on a server without it (404), `/apply-template`, then `/tokenize` of the prompt it renders, which
+    is the text and the tokenization a chat completion gets. `connect` gives the server's root URL and a
+    client, on the first count: choosing a counter starts no server. `direct=False` skips the first."""
 
-    def __init__(self, connect: Callable[[], tuple[str, httpx.Client]], where: str) -> None:
+    def __init__(
+        self, connect: Callable[[], tuple[str, httpx.Client]], where: str, *, direct: bool = True
+    ) -> None:
         self.where = where
+        self.direct = direct
+        """Whether the server is asked `/v1/chat/completions/input_tokens`; False once it says it has none."""
         self._connect = connect
         self._server: tuple[str, httpx.Client] | None = None
         self._lock = threading.Lock()
 
     def count(self, turns: Turns) -> int:
         messages = [{"role": role, "content": content} for role, content in turns]
+        if self.direct:
+            try:
+                answer = self._post(INPUT_TOKENS, {"messages": messages})
+            except TokenizerError as error:
+                if not error.missing:
+                    raise
+                self.direct = False  # an older llama.cpp, or not llama.cpp: try its template and tokenizer
+            else:
+                tokens = answer.get("input_tokens")
+                if not isinstance(tokens, int):
+                    raise TokenizerError(f"{self._name(INPUT_TOKENS)} answered without input_tokens")
+                return tokens
         prompt = self._post("/apply-template", {"messages": messages}).get("prompt")
         if not isinstance(prompt, str):
             raise TokenizerError(f"{self._name('/apply-template')} answered without a prompt")

@@ -1,7 +1,8 @@
 """The token counter against the real embedded server (llama-server with Qwen2.5-Coder-1.5B on loopback): its
 count of a prompt is the `prompt_tokens` the server reports for a one-token completion of the same
 messages, so the chat template (and Qwen's default system message, when a prompt has none) is counted.
-A few seconds once the model is loaded."""
+Both ways the counter asks: `/v1/chat/completions/input_tokens`, and the `/apply-template` and
+`/tokenize` of older servers. A few seconds once the model is loaded."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from mbre.inventory.inventory import ALL_LABELS, Inventory
+from mbre.llm.local.models import DEFAULT_LOCAL_MODEL
+from mbre.llm.local.shared import local_server
+from mbre.llm.local.transport import following_clients
 from mbre.llm.providers import chat_model
 from mbre.llm.settings import ModelSettings
-from mbre.llm.tokens import EXACT, chat_turns, estimate, token_counter
+from mbre.llm.tokens import EXACT, LlamaServerTokenizer, TokenCounter, chat_turns, estimate, token_counter
 from mbre.prompts.render import extraction_messages, verification_messages
 
 pytestmark = pytest.mark.llm
@@ -44,6 +48,11 @@ def test_the_count_is_the_servers_own_for_mbre_s_prompts(semeval_schema, semeval
     reported = {name: _reported(messages) for name, messages in prompts.items()}
     assert counted == reported
     assert counter.method == EXACT and counter.fallback is None
+    server = local_server(DEFAULT_LOCAL_MODEL, slots=SETTINGS.local_slots)
+    tokenizer = LlamaServerTokenizer(lambda: (server.url, following_clients(server)[0]), "it", direct=False)
+    older = TokenCounter(tokenizer)
+    assert {name: older.count(messages) for name, messages in prompts.items()} == reported
+    assert older.method == EXACT and not tokenizer.direct
     # The template is in the count: a short user turn alone is mostly template (and a system message).
     alone = prompts["a user turn alone"]
     assert counted["a user turn alone"] > 2 * estimate(chat_turns(alone))

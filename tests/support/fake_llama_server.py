@@ -3,9 +3,10 @@ same command line (only ``--port`` matters), is healthy at once, answers every c
 reports its slots the way llama-server does (a task id that changes with each request).
 
 Its tokenizer endpoints answer as llama-server's do, without a task: ``/apply-template`` renders the
-messages in ChatML (`chat_template`) and ``/tokenize`` gives a token per whitespace-separated word
-(`tokenize`), one more for BOS with ``add_special``. With ``FAKE_LLAMA_API_KEY`` set they want that key as
-a bearer token, as llama-server's ``--api-key`` does.
+messages in ChatML (`chat_template`), ``/tokenize`` gives a token per whitespace-separated word
+(`tokenize`), one more for BOS with ``add_special``, and ``/v1/chat/completions/input_tokens`` counts a
+chat completion's messages so (`input_tokens`). With ``FAKE_LLAMA_API_KEY`` set they want that key as a
+bearer token, as llama-server's ``--api-key`` does.
 
 ``FAKE_LLAMA_DELAY`` (seconds) slows each answer, so a test can kill the server with a request in flight;
 a request whose body contains ``FAKE_LLAMA_DIE_ON`` kills the server instead of being answered.
@@ -39,6 +40,11 @@ def tokenize(text: str, *, add_special: bool = False) -> list[int]:
     return [1] * add_special + list(range(100, 100 + len(text.split())))
 
 
+def input_tokens(messages: list[dict[str, str]]) -> int:
+    """The prompt tokens of a chat completion of `messages`: its template, tokenized with BOS."""
+    return len(tokenize(chat_template(messages), add_special=True))
+
+
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
@@ -54,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         global _tasks, _busy
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.path in ("/apply-template", "/tokenize"):
+        if self.path in ("/apply-template", "/tokenize", "/v1/chat/completions/input_tokens"):
             self._tokenizer(json.loads(body))
             return
         poison = os.environ.get("FAKE_LLAMA_DIE_ON")
@@ -86,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send({"error": {"code": 401, "message": "Invalid API Key"}}, 401)
         elif self.path == "/apply-template":
             self._send({"prompt": chat_template(request["messages"])})
+        elif self.path.endswith("/input_tokens"):
+            self._send({"object": "response.input_tokens", "input_tokens": input_tokens(request["messages"])})
         else:
             self._send(
                 {"tokens": tokenize(request["content"], add_special=request.get("add_special", False))}

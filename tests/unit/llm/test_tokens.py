@@ -18,6 +18,7 @@ from mbre.llm.settings import ModelSettings
 from mbre.llm.tokens import (
     ESTIMATE,
     EXACT,
+    INPUT_TOKENS,
     OPENAI_REPLY_PRIMING,
     OPENAI_TOKENS_PER_MESSAGE,
     LlamaServerTokenizer,
@@ -28,7 +29,7 @@ from mbre.llm.tokens import (
     estimate,
     token_counter,
 )
-from tests.support.fake_llama_server import chat_template, serving, tokenize
+from tests.support.fake_llama_server import chat_template, input_tokens, serving, tokenize
 from tests.support.fakes import Reply, ScriptedChatModel
 
 PROMPT = [
@@ -52,30 +53,41 @@ def _llama(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[TokenCou
     return TokenCounter(LlamaServerTokenizer(lambda: ("http://llama", client), "the embedded server")), seen
 
 
-def _like_llama(request: httpx.Request) -> httpx.Response:
+def _older_llama(request: httpx.Request) -> httpx.Response:
+    """A llama-server from before /v1/chat/completions/input_tokens."""
     body = json.loads(request.content)
     if request.url.path == "/apply-template":
         return httpx.Response(200, json={"prompt": chat_template(body["messages"])})
     if request.url.path == "/tokenize":
-        return httpx.Response(
-            200, json={"tokens": tokenize(body["content"], add_special=body["add_special"])}
-        )
+        tokens = tokenize(body["content"], add_special=body["add_special"])
+        return httpx.Response(200, json={"tokens": tokens})
     return httpx.Response(404, json={"error": "not found"})
 
 
-def test_a_llama_server_renders_the_template_then_tokenizes_it_as_a_chat_completion():
+def _like_llama(request: httpx.Request) -> httpx.Response:
+    if request.url.path == INPUT_TOKENS:
+        counted = input_tokens(json.loads(request.content)["messages"])
+        return httpx.Response(200, json={"object": "response.input_tokens", "input_tokens": counted})
+    return _older_llama(request)
+
+
+def test_a_llama_server_counts_a_chat_completion_s_messages_in_one_request():
     counter, seen = _llama(_like_llama)
     assert counter.count(PROMPT) == FAKE_COUNT
     assert counter.exact and counter.method == EXACT and counter.fallback is None
-    template, tokenized = (json.loads(request.content) for request in seen)
-    assert [request.url.path for request in seen] == ["/apply-template", "/tokenize"]
-    assert template == {
-        "messages": [
-            {"role": "system", "content": "Label the relation."},
-            {"role": "user", "content": PROMPT[1].content},
-        ]
-    }
+    (request,) = seen
+    turns = [{"role": "system", "content": PROMPT[0].content}, {"role": "user", "content": PROMPT[1].content}]
+    assert request.url.path == INPUT_TOKENS and json.loads(request.content) == {"messages": turns}
+
+
+def test_an_older_llama_server_renders_the_template_then_tokenizes_it_as_a_chat_completion():
+    counter, seen = _llama(_older_llama)
+    assert counter.count(PROMPT) == FAKE_COUNT and counter.exact
+    assert [request.url.path for request in seen] == [INPUT_TOKENS, "/apply-template", "/tokenize"]
+    _, template, tokenized = (json.loads(request.content) for request in seen)
     assert tokenized == {"content": chat_template(template["messages"]), "add_special": True}
+    counter.count(OTHER)
+    assert [request.url.path for request in seen[3:]] == ["/apply-template", "/tokenize"]  # not asked again
 
 
 def test_roles_are_the_chat_api_s():
@@ -86,9 +98,9 @@ def test_roles_are_the_chat_api_s():
 def test_each_distinct_prompt_is_counted_once():
     counter, seen = _llama(_like_llama)
     first = counter.count(PROMPT)
-    assert counter.count(list(PROMPT)) == first and len(seen) == 2  # the same prompt again: no request
+    assert counter.count(list(PROMPT)) == first and len(seen) == 1  # the same prompt again: no request
     counter.count(OTHER)
-    assert len(seen) == 4
+    assert len(seen) == 2
 
 
 def test_the_cache_keeps_the_most_recently_used_prompts():
@@ -98,7 +110,7 @@ def test_the_cache_keeps_the_most_recently_used_prompts():
     counter.count(PROMPT)
     counter.count(OTHER)  # PROMPT leaves the cache
     counter.count(PROMPT)
-    assert len(seen) == 6
+    assert len(seen) == 3
 
 
 def _refused(request: httpx.Request) -> httpx.Response:
@@ -108,13 +120,10 @@ def _refused(request: httpx.Request) -> httpx.Response:
 @pytest.mark.parametrize(
     ("answer", "why"),
     [
-        (lambda request: httpx.Response(500, text="template error"), "answered HTTP 500: 'template error'"),
-        (lambda request: httpx.Response(200, json={"choices": []}), "answered without a prompt"),
+        (lambda request: httpx.Response(500, text="boom"), f"{INPUT_TOKENS} answered HTTP 500: 'boom'"),
+        (lambda request: httpx.Response(200, json={"choices": []}), f"{INPUT_TOKENS} answered without"),
         (lambda request: httpx.Response(200, text="<html>"), "not a JSON object"),
-        (
-            lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused")),
-            "failed (ConnectError: refused)",
-        ),
+        (_refused, f"{INPUT_TOKENS} failed (ConnectError: refused)"),
     ],
     ids=["5xx", "other-json", "not-json", "down"],
 )
@@ -127,8 +136,20 @@ def test_a_failing_tokenizer_warns_once_then_the_counter_estimates(answer, why, 
     assert not counter.exact and counter.method == ESTIMATE
     assert counter.fallback is not None and why in counter.fallback
     (record,) = caplog.records
-    assert "the embedded server's /apply-template" in record.getMessage()
-    assert f"counting prompt tokens at {ESTIMATE} instead" in record.getMessage()
+    assert record.getMessage().startswith("the embedded server's /v1/chat/completions/input_tokens")
+    assert record.getMessage().endswith(f"; counting prompt tokens at {ESTIMATE} instead")
+
+
+def test_an_older_server_s_failing_template_is_a_failure_too(caplog):
+    def broken(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/apply-template":
+            return httpx.Response(500, text="template error")
+        return _older_llama(request)
+
+    counter, _ = _llama(broken)
+    with caplog.at_level(logging.WARNING, logger="mbre.llm.tokens"):
+        assert counter.count(PROMPT) == estimate(chat_turns(PROMPT))
+    assert "the embedded server's /apply-template answered HTTP 500: 'template error'" in caplog.text
 
 
 def test_a_server_without_tokenizer_endpoints_is_estimated_without_a_warning(caplog):
@@ -239,7 +260,7 @@ def test_a_llama_cpp_server_refusing_the_key_falls_back_with_a_warning(stand_in,
     counter = token_counter(ModelSettings(model="openai:qwen", base_url=f"{stand_in}/v1"), "extraction")
     with caplog.at_level(logging.WARNING, logger="mbre.llm.tokens"):
         assert counter.count(PROMPT) == estimate(chat_turns(PROMPT))
-    assert f"{stand_in}/apply-template answered HTTP 401" in caplog.text
+    assert f"{stand_in}{INPUT_TOKENS} answered HTTP 401" in caplog.text
 
 
 def test_the_counter_is_chosen_from_the_model_string(monkeypatch):

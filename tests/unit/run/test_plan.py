@@ -100,7 +100,7 @@ def test_the_plan_command_prints_bounds_without_any_call(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "counting prompt tokens with http://127.0.0.1:9: no LLM call" in text
-    assert "/apply-template failed (ConnectError" in text  # the warning, then the estimate
+    assert "/input_tokens failed (ConnectError" in text  # the warning, then the estimate
     assert "plan for 21 sentences of" in text and "(tokens: ~4 chars a token)" in text
     assert "binary │ 252 │ 12.00" in text and "multiclass │ 21 │ 1.00" in text
     assert "mbre │ 84 .. 105 │ 4.00 .. 5.00" in text
