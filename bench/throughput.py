@@ -1,10 +1,10 @@
 """How close is mbre to the machine's limit? One run, the same sentences, the same embedded server:
 
-    python bench/throughput.py [--n 20] [--seed 0] [--split test] [--examples 1] [--concurrency 4]
+    python bench/throughput.py [--n 20] [--seed 0] [--split test] [--examples 1] [--concurrency 4] [--slots 4]
 
 (a) `discover` labels n seeded SemEval sentences with the LLM-call cache off; every chat request it sends
     is recorded at the HTTP transport, with the server's own timings of each answer.
-(b) the same requests replayed straight over HTTP, no LangGraph, as many in flight as (a) had sentences.
+(b) the same requests replayed straight over HTTP, no LangGraph, --concurrency of them in flight.
 (c) naive: the same requests one at a time with the server's prompt cache off (`cache_prompt: false`),
     so every prompt token is evaluated again.
 (d) the bound: the prompt tokens the server really evaluated in (a) over its prompt rate, plus the tokens
@@ -170,13 +170,20 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--examples", type=int, default=1, help="examples per relation from train.jsonl")
     parser.add_argument("--concurrency", type=int, default=4, help="sentences in flight in (a)")
+    parser.add_argument("--slots", type=int, default=None, help="the server's slots (local_slots); default 4")
     parser.add_argument("--strategy", default="mbre")
     args = parser.parse_args()
 
     inventory, instances = draw(args.n, args.seed, args.split, args.examples)
     with tempfile.TemporaryDirectory(prefix="mbre-throughput-") as work:
         os.environ["MBRE_CACHE_DIR"] = str(private_cache(Path(work) / "cache"))
-        ctx = load_context(model="local", cache=False, shots=max(args.examples, 1), strategy=args.strategy)
+        ctx = load_context(
+            model="local",
+            cache=False,
+            shots=max(args.examples, 1),
+            strategy=args.strategy,
+            local_slots=args.slots,
+        )
         server = local_server(slots=ctx.local_slots)
         exchanges = record_requests()
         warm, instances = instances[:1], instances[1:]
@@ -204,7 +211,8 @@ def main() -> None:
     )
     bound = Row("(d) bound: evaluated / prompt rate + generated / generation rate", bound_seconds)
 
-    table = Table(title=f"throughput on {len(instances)} SemEval {args.split} sentences, {args.strategy}")
+    setup = f"{args.strategy}, {args.concurrency} in flight, {ctx.local_slots} server slots"
+    table = Table(title=f"throughput on {len(instances)} SemEval {args.split} sentences, {setup}")
     for header in ("run", "seconds", "s/sentence", "calls", "prompt tokens", "evaluated", "vs (a)"):
         table.add_column(header, justify="left" if header == "run" else "right")
     for row in (graph, http, naive, bound):
