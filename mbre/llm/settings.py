@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import Field, TypeAdapter, ValidationError
 
 from mbre.errors import SettingError
+from mbre.llm.local.server import DEFAULT_SLOTS
 from mbre.schemas.options import Role, setting
 
 AtLeastOne = Annotated[int, Field(ge=1)]
@@ -73,8 +74,10 @@ class ModelSettings:
     logprobs: bool = setting(True, answer=True)
     """Ask for token logprobs (confidence); turn off for servers that reject the parameter."""
     timeout: Seconds = setting(120.0)
-    local_slots: AtLeastOne = setting(4)
-    """Parallel slots of the embedded server: how many calls it decodes at once."""
+    local_slots: AtLeastOne = setting(DEFAULT_SLOTS)
+    """Parallel slots of the embedded server: how many calls it evaluates at once. One by default: on a
+    CPU that is the fastest for prompts (see `mbre.llm.local.server.DEFAULT_SLOTS`); the other calls wait
+    in the server's queue."""
     cache: bool = setting(True)
     """Answer repeated LLM calls (same prompt, model, endpoint, decoding and output schema) from the
     LLM-call cache, so a repeated or resumed run costs nothing for what it already asked."""

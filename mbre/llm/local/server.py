@@ -28,12 +28,18 @@ from mbre.llm.local.paths import logs_dir
 
 #: Context tokens of each server slot: the most one call can hold, prompt and answer together.
 CTX_PER_SLOT = 4096
+#: Server slots unless `local_slots` says otherwise. mbre's calls are nearly all prompt (the answer is a
+#: token or two), and on a CPU one prompt at a time is evaluated faster than several slots' at once: on 2
+#: cores, 10 SemEval sentences took 219 s with one slot and 476 s with four (`bench/throughput.py`), and
+#: the requests queue in the server while the prompt cache keeps the shared prefixes.
+DEFAULT_SLOTS = 1
 #: Server logs kept in the cache directory; older ones are deleted when a server starts.
 KEEP_LOGS = 20
 #: Part of every registry key: a change in how servers are shared must not join an older mbre's server.
 PROTOCOL = 1
 
-#: How the Makefile builds llama-server (see its comment on GGML_NATIVE), for the install hint.
+#: The portable part of how the Makefile builds llama-server (it also turns on the CPU's AVX-512 kernels; see
+#: its comment on GGML_NATIVE), for the install hint.
 _LLAMA_BUILD_ENV = (
     'CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF" LLAMA_CPP_BUILD_JOBS=2'
 )
@@ -75,7 +81,9 @@ class ServerSpec:
     threads: int
 
     @classmethod
-    def resolve(cls, model: str, *, slots: int = 4, ctx_per_slot: int = CTX_PER_SLOT) -> ServerSpec:
+    def resolve(
+        cls, model: str, *, slots: int = DEFAULT_SLOTS, ctx_per_slot: int = CTX_PER_SLOT
+    ) -> ServerSpec:
         """The spec of ``model`` here: its verified file (assembled on first use) and the binary."""
         sha256 = embedded_model(model).sha256  # reject unknown names before anything is assembled
         return cls(

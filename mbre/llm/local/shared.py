@@ -22,7 +22,7 @@ from typing import IO
 from mbre.errors import SettingError
 from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, LocalModelError
 from mbre.llm.local.registry import Entry, Registry
-from mbre.llm.local.server import CTX_PER_SLOT, ServerSpec, is_healthy, new_log, tail
+from mbre.llm.local.server import CTX_PER_SLOT, DEFAULT_SLOTS, ServerSpec, is_healthy, new_log, tail
 
 #: Seconds without a request before the supervisor stops a server that still has users; the next call
 #: starts it again. `MBRE_LOCAL_IDLE_SECONDS` overrides it (read by the process that starts the server).
@@ -164,7 +164,7 @@ _servers_lock = threading.Lock()
 
 
 def local_server(
-    model: str = DEFAULT_LOCAL_MODEL, *, slots: int = 4, ctx_per_slot: int = CTX_PER_SLOT
+    model: str = DEFAULT_LOCAL_MODEL, *, slots: int = DEFAULT_SLOTS, ctx_per_slot: int = CTX_PER_SLOT
 ) -> SharedServer:
     """This process's handle on the machine's server for these arguments, joined on first use."""
     key = (model, slots, ctx_per_slot)
