@@ -24,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mbre.graph.decision import _logit, _sigmoid, candidate_scores, preference
+from mbre.graph.decision import candidate_scores, preference
 from mbre.inventory.inventory import Inventory
 from mbre.schemas.instances import Instance, read_instances
 from mbre.schemas.relations import RelationSchema
@@ -74,23 +74,11 @@ def data_of(run: Path) -> Path:
 
 
 def weighted(weight: float) -> Scorer:
-    """The verifier's log-odds plus `weight` times the group's, averaged: weight 1 is the combined score,
-    0 the verifier alone."""
+    """M-BRe's score at another `group_weight`: 1 is the combined score, 0 the verifier alone."""
 
     def score(sample: Sample, inventory: Inventory) -> tuple[str, float] | None:
-        extractions = sample.decision.extractions
-        scores = {}
-        for verdict in sample.decision.verdicts:
-            support = verdict.support()
-            if support is None:
-                continue
-            group = preference(extractions, verdict.label)
-            if group is None:
-                scores[verdict.label] = support
-            else:
-                logits = _logit(support) + weight * _logit(group)
-                scores[verdict.label] = _sigmoid(logits / (1 + weight))
-        return best(scores)
+        decision = sample.decision
+        return best(candidate_scores("mbre", decision.extractions, decision.verdicts, weight))
 
     return score
 
