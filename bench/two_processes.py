@@ -1,6 +1,6 @@
 """Two `mbre discover` processes on one machine: do they share the embedded server, and what does it cost?
 
-    python bench/two_processes.py [--model local] [--n 20] [--seed 0] [--repeats 1]
+    python bench/two_processes.py [--model local] [--n 20] [--seed 0] [--repeats 1] [--skip-before]
 
 Draws 2n SemEval test sentences (seed) from ../shared/data/semeval2010_task8, splits them into inputs A
 and B, and times, with the LLM-call cache off, from a cold start (no server running):
@@ -11,9 +11,10 @@ and B, and times, with the LLM-call cache off, from a cold start (no server runn
   directory of its own, hence a registry of its own).
 
 Each scenario runs in fresh private cache directories (linked to the user's assembled weights), so it
-neither joins nor disturbs a server of the user's. The target: two processes sharing one server take at
-most 1.15x the time of one process for both inputs. The machine's other load adds noise: run it when the
-load is low (`uptime`), and compare the rows of one run.
+neither joins nor disturbs a server of the user's. Each scenario's time is printed when it ends; with
+--skip-before the third (two servers on two cores: slow) is left out. The target: two processes sharing
+one server take at most 1.15x the time of one process for both inputs. The machine's other load adds
+noise: run it when the load is low (`uptime`), and compare the rows of one run.
 """
 
 from __future__ import annotations
@@ -97,13 +98,18 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="runs of every scenario, in turn; medians shown"
     )
+    parser.add_argument(
+        "--skip-before", action="store_true", help="leave out the scenario with a server per process"
+    )
     args = parser.parse_args()
+    scenarios = {name: spec for name, spec in SCENARIOS.items() if not (args.skip_before and spec[1])}
+    console = Console(width=200)
     rows = [json.loads(line) for line in (SEMEVAL / "test.jsonl").read_text().splitlines()]
     drawn = random.Random(args.seed).sample(rows, 2 * args.n)
-    times: dict[str, list[float]] = {name: [] for name in SCENARIOS}
+    times: dict[str, list[float]] = {name: [] for name in scenarios}
     servers: dict[str, int] = {}
     for _ in range(args.repeats):
-        for name, (inputs, own_servers) in SCENARIOS.items():
+        for name, (inputs, own_servers) in scenarios.items():
             with tempfile.TemporaryDirectory(prefix="mbre-bench-") as tmp:
                 work = Path(tmp)
                 files = {"a": drawn[: args.n], "b": drawn[args.n :], "ab": drawn}
@@ -113,6 +119,7 @@ def main() -> None:
                     paths[key].write_text("".join(json.dumps(row) + "\n" for row in sentences))
                 seconds, servers[name] = run_scenario(inputs, own_servers, paths, work, args.model)
                 times[name].append(seconds)
+                console.print(f"{name}: {seconds:.1f} s, {servers[name]} server(s) started")
     load = os.getloadavg()[0]
     table = Table(
         title=f"{2 * args.n} SemEval sentences on {args.model}, cache off, cold start; "
@@ -121,12 +128,12 @@ def main() -> None:
     for column in ("scenario", "processes", "servers started", "wall seconds", "vs one process"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     baseline = statistics.median(times["one process, A+B"])
-    for name, (inputs, _) in SCENARIOS.items():
+    for name, (inputs, _) in scenarios.items():
         seconds = statistics.median(times[name])
         table.add_row(
             name, str(len(inputs)), str(servers[name]), f"{seconds:.1f}", f"{seconds / baseline:.2f}x"
         )
-    Console(width=200).print(table)
+    console.print(table)
 
 
 if __name__ == "__main__":
