@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from mbre.errors import InputError, MbreError, StorageError
 from mbre.files import append_line, ensure_dir, write_atomic
@@ -50,6 +50,9 @@ class Manifest(BaseModel):
     demonstrations_hash: str = ""
     """sha256 of the examples the prompts could show (the schema's and the seeds')."""
     settings: dict[str, Any]
+    setting_defaults: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    """The settings' defaults (not written): a run made before a setting existed resumes when that
+    setting is at its default, which is how the run behaved."""
 
     def identity(self) -> dict[str, Any]:
         """Everything that must match for finished samples to be valid for this command, as JSON values
@@ -199,6 +202,8 @@ class RunDir:
 
     def _check(self, previous: Manifest, manifest: Manifest) -> None:
         old, new = previous.identity(), manifest.identity()
+        defaults = json.loads(json.dumps({f"setting {k}": v for k, v in manifest.setting_defaults.items()}))
+        old = defaults | old
         changed = [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in new if old.get(key) != new[key]]
         if changed:
             raise RunMismatchError(

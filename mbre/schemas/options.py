@@ -103,3 +103,13 @@ def answer_settings(settings: Any) -> dict[str, Any]:
         for field in dataclasses.fields(settings)
         if field.metadata.get(ANSWER)
     }
+
+
+def answer_defaults(settings_class: type) -> dict[str, Any]:
+    """The defaults of a settings dataclass's `answer=True` fields, by name: what a run made before a
+    setting existed behaved as."""
+    return {
+        field.name: field.default
+        for field in dataclasses.fields(settings_class)
+        if field.metadata.get(ANSWER) and field.default is not dataclasses.MISSING
+    }
