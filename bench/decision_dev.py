@@ -83,6 +83,67 @@ def weighted(weight: float) -> Scorer:
     return score
 
 
+def _rebalanced(p: float, prior: float) -> float:
+    """p(yes) with the batch's prior for this question divided out (yes and no renormalised)."""
+    yes, no = p / max(prior, 1e-6), (1 - p) / max(1 - prior, 1e-6)
+    return yes / (yes + no)
+
+
+def batch_calibrated(samples: Sequence[Sample], *, raw: bool, shrink: float = 5.0) -> Scorer:
+    """Batch calibration (Zhou et al., ICLR 2024) from the run's own answers, no gold: each group's mean
+    distribution over the run, and each label's mean p(yes) (shrunk towards the mean over all labels by
+    `shrink` pseudo-answers), are the bias divided out. `raw`: of the model's probabilities, else of the
+    content-free-calibrated ones."""
+    sums: dict[int, list[float]] = {}
+    counts: dict[int, int] = {}
+    for sample in samples:
+        for extraction in sample.decision.extractions:
+            values = extraction.probabilities if raw else extraction.calibrated or extraction.probabilities
+            if values is None:
+                continue
+            total = sums.setdefault(extraction.group, [0.0] * len(values))
+            sums[extraction.group] = [a + b for a, b in zip(total, values, strict=True)]
+            counts[extraction.group] = counts.get(extraction.group, 0) + 1
+    group_prior = {g: [v / counts[g] for v in total] for g, total in sums.items()}
+    yes: dict[str, list[float]] = {}
+    for sample in samples:
+        for verdict in sample.decision.verdicts:
+            value = verdict.p_yes if raw else verdict.calibrated
+            if value is not None and not verdict.abstained:
+                yes.setdefault(verdict.label, []).append(value)
+    everything = [v for values in yes.values() for v in values]
+    overall = sum(everything) / len(everything)
+    label_prior = {label: (sum(v) + shrink * overall) / (len(v) + shrink) for label, v in yes.items()}
+
+    def score(sample: Sample, inventory: Inventory) -> tuple[str, float] | None:
+        extractions = []
+        for extraction in sample.decision.extractions:
+            values = extraction.probabilities if raw else extraction.calibrated or extraction.probabilities
+            if values is None or extraction.group not in group_prior:
+                extractions.append(extraction)
+                continue
+            divided = [v / max(q, 1e-6) for v, q in zip(values, group_prior[extraction.group], strict=True)]
+            total = sum(divided)
+            extractions.append(extraction.model_copy(update={"calibrated": [v / total for v in divided]}))
+        verdicts = []
+        for verdict in sample.decision.verdicts:
+            value = verdict.p_yes if raw else verdict.calibrated
+            if value is None or verdict.abstained:
+                verdicts.append(verdict)
+                continue
+            rebalanced = _rebalanced(value, label_prior[verdict.label])
+            verdicts.append(verdict.model_copy(update={"calibrated": rebalanced}))
+        return best(candidate_scores("mbre", extractions, verdicts))
+
+    return score
+
+
+#: Scores that need the whole run's answers (batch statistics) before they score one sentence.
+BATCH_SCORERS: dict[str, Callable[[Sequence[Sample]], Scorer]] = {
+    "batch-calibrated (of calibrated)": lambda samples: batch_calibrated(samples, raw=False),
+    "batch-calibrated (of raw)": lambda samples: batch_calibrated(samples, raw=True),
+}
+
 SCORERS: dict[str, Scorer] = {
     "combined (default)": combined,
     "verifier alone": verifier,
@@ -140,7 +201,8 @@ def main() -> None:
         inventory = Inventory.build(schema, seeds=read_instances(run / "seeds.jsonl"))
         no_relation = schema.no_relation_label
         positives = sum(s.gold != no_relation for s in samples)
-        for name, scorer in SCORERS.items():
+        scorers = SCORERS | {name: make(samples) for name, make in BATCH_SCORERS.items()}
+        for name, scorer in scorers.items():
             ranked = []
             for sample in samples:
                 scored = scorer(sample, inventory)
