@@ -37,7 +37,7 @@ DecisionOpt = Annotated[
     typer.Option(help="calibrated (scores, thresholds), paper (the paper's rule) or first."),
 ]
 ThresholdOpt = Annotated[
-    float | None, typer.Option(help="decision=calibrated: the score a label needs (default 0.5).")
+    float | None, typer.Option(help="decision=calibrated: the score a label needs (default 0.75).")
 ]
 ThresholdsOpt = Annotated[
     Path | None,

@@ -34,7 +34,7 @@ from mbre.run.lock import hold
 from mbre.run.rundir import Manifest, RunDir, file_sha256
 from mbre.run.signals import exit_now, signal_name, stop_in_loop
 from mbre.schemas.instances import Instance, Span
-from mbre.schemas.options import answer_defaults, answer_settings
+from mbre.schemas.options import answer_settings, answer_settings_before
 from mbre.schemas.results import Decision, Provenance, Sample, Usage
 from mbre.version import mbre_version
 
@@ -145,7 +145,7 @@ def manifest(
         prompt_hash=prompts_hash(),
         demonstrations_hash=inventory.demonstrations.sha256,
         settings=settings,
-        setting_defaults=answer_defaults(MbreContext),
+        settings_before=answer_settings_before(MbreContext),
     )
 
 

@@ -50,9 +50,9 @@ class Manifest(BaseModel):
     demonstrations_hash: str = ""
     """sha256 of the examples the prompts could show (the schema's and the seeds')."""
     settings: dict[str, Any]
-    setting_defaults: dict[str, Any] = Field(default_factory=dict, exclude=True)
-    """The settings' defaults (not written): a run made before a setting existed resumes when that
-    setting is at its default, which is how the run behaved."""
+    settings_before: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    """Not written: for settings added in some version, the value that behaves as mbre did before. A run
+    whose manifest lacks such a setting resumes under that value only."""
 
     def identity(self) -> dict[str, Any]:
         """Everything that must match for finished samples to be valid for this command, as JSON values
@@ -202,8 +202,8 @@ class RunDir:
 
     def _check(self, previous: Manifest, manifest: Manifest) -> None:
         old, new = previous.identity(), manifest.identity()
-        defaults = json.loads(json.dumps({f"setting {k}": v for k, v in manifest.setting_defaults.items()}))
-        old = defaults | old
+        before = json.loads(json.dumps({f"setting {k}": v for k, v in manifest.settings_before.items()}))
+        old = before | old
         changed = [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in new if old.get(key) != new[key]]
         if changed:
             raise RunMismatchError(

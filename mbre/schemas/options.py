@@ -88,12 +88,16 @@ def parse_arms(names: str | Sequence[str]) -> list[Arm]:
 
 #: Field metadata key: the setting changes an answer or a decision (recorded in manifests and reports).
 ANSWER = "answer"
+#: Field metadata key: the value that behaves as mbre did before the setting existed.
+BEFORE = "before"
 
 
-def setting(default: Any, *, answer: bool = False) -> Any:
+def setting(default: Any, *, answer: bool = False, before: Any = dataclasses.MISSING) -> Any:
     """A settings-dataclass field; `answer=True` declares that changing it changes the labels, so a run
-    directory refuses to resume under another value and reports record it."""
-    return dataclasses.field(default=default, metadata={ANSWER: answer})
+    directory refuses to resume under another value and reports record it. `before`: the value that
+    reproduces how mbre behaved before the setting was added, so older runs can resume under it."""
+    metadata = {ANSWER: answer} if before is dataclasses.MISSING else {ANSWER: answer, BEFORE: before}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def answer_settings(settings: Any) -> dict[str, Any]:
@@ -105,11 +109,11 @@ def answer_settings(settings: Any) -> dict[str, Any]:
     }
 
 
-def answer_defaults(settings_class: type) -> dict[str, Any]:
-    """The defaults of a settings dataclass's `answer=True` fields, by name: what a run made before a
-    setting existed behaved as."""
+def answer_settings_before(settings_class: type) -> dict[str, Any]:
+    """The `before` values of a settings dataclass's `answer=True` fields, by name: how a run made
+    before such a setting existed behaved."""
     return {
-        field.name: field.default
+        field.name: field.metadata[BEFORE]
         for field in dataclasses.fields(settings_class)
-        if field.metadata.get(ANSWER) and field.default is not dataclasses.MISSING
+        if field.metadata.get(ANSWER) and BEFORE in field.metadata
     }

@@ -90,18 +90,21 @@ def test_a_failed_sentence_is_recorded_skipped_on_resume_and_taken_again_on_requ
     assert RunDir(tmp_path).failures() == {}  # the failure is settled by the sample
 
 
-def test_a_run_made_before_a_setting_existed_resumes_at_its_default_only(tmp_path):
-    """Upgrading mbre adds settings; a run whose manifest lacks one behaved as its default."""
-    discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=gold_model()), tmp_path)
+def test_a_run_made_before_a_setting_existed_resumes_under_its_earlier_behaviour_only(tmp_path):
+    """Upgrading mbre adds settings; a run whose manifest lacks one behaved as the setting's `before`
+    value (group_weight: 1), which need not be today's default."""
+    before = MbreContext(chat_model=gold_model(), group_weight=1.0)
+    discover(INVENTORY, SENTENCES[:3], before, tmp_path)
     manifest_file = tmp_path / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
     assert manifest["settings"].pop("group_weight") == 1.0
     manifest_file.write_text(json.dumps(manifest))
 
-    with pytest.raises(RunMismatchError, match=r"setting group_weight: 1\.0 -> 0\.5"):
-        discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=gold_model(), group_weight=0.5), tmp_path)
+    assert MbreContext().group_weight != 1.0
+    with pytest.raises(RunMismatchError, match=r"setting group_weight: 1\.0 -> 0\.25"):
+        discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=gold_model()), tmp_path)
     model = gold_model()
-    summary = discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=model), tmp_path)
+    summary = discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=model, group_weight=1.0), tmp_path)
     assert summary.sentences == 0 and not model.calls  # resumed: everything was finished
     assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES[:3])
 
