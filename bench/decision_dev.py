@@ -73,6 +73,22 @@ def data_of(run: Path) -> Path:
     return Path(command[command.index("--data") + 1]) if "--data" in command else SEMEVAL
 
 
+def load_run(run: Path) -> tuple[list[Sample], Inventory, str]:
+    """A dev run's samples, its inventory with the run's seeds, and the no-relation label."""
+    samples = [Sample.model_validate_json(line) for line in (run / "mbre" / "samples.jsonl").open()]
+    schema = RelationSchema.from_file(data_of(run) / "relations.json")
+    inventory = Inventory.build(schema, seeds=read_instances(run / "seeds.jsonl"))
+    return samples, inventory, schema.no_relation_label
+
+
+def results_table(title: str, columns: Sequence[str]) -> Table:
+    """A table whose run and score columns are text, the rest numbers."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("run", "score") else "right")
+    return table
+
+
 def weighted(weight: float) -> Scorer:
     """M-BRe's score at another `group_weight`: 1 is the combined score, 0 the verifier alone."""
 
@@ -190,16 +206,11 @@ def main() -> None:
         "--thresholds", type=lambda text: [float(t) for t in text.split(",")], default=[0.5, 0.75]
     )
     args = parser.parse_args()
-    table = Table(title="mbre's scores replayed on dev runs")
     columns = ["run", "n", "score", "AUC", "best F1", "at"]
     columns += [f"P / F1 at {t:g}" for t in args.thresholds] + ["P>=0.5 from"]
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "score") else "right")
+    table = results_table("mbre's scores replayed on dev runs", columns)
     for run in args.runs:
-        samples = [Sample.model_validate_json(line) for line in (run / "mbre" / "samples.jsonl").open()]
-        schema = RelationSchema.from_file(data_of(run) / "relations.json")
-        inventory = Inventory.build(schema, seeds=read_instances(run / "seeds.jsonl"))
-        no_relation = schema.no_relation_label
+        samples, inventory, no_relation = load_run(run)
         positives = sum(s.gold != no_relation for s in samples)
         scorers = SCORERS | {name: make(samples) for name, make in BATCH_SCORERS.items()}
         for name, scorer in scorers.items():

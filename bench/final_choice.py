@@ -19,16 +19,14 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from decision_dev import data_of
+from decision_dev import load_run, results_table
 from rich.console import Console
-from rich.table import Table
 
 from mbre.graph.context import MbreContext
 from mbre.graph.questions import ask_group
 from mbre.inventory.inventory import Inventory
 from mbre.run.config import load_context
-from mbre.schemas.instances import Instance, read_instances
-from mbre.schemas.relations import RelationSchema
+from mbre.schemas.instances import Instance
 from mbre.schemas.results import Sample
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
@@ -77,16 +75,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
     ctx = load_context(model=args.model, shots=1)
-    table = Table(title="the final choice over the candidates, on dev runs")
     columns = ["run", "n", "score", "gold picked / among candidates"]
     columns += [f"P / F1 at {t:g}" for t in THRESHOLDS]
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "score") else "right")
+    table = results_table("the final choice over the candidates, on dev runs", columns)
     for run in args.runs:
-        samples = [Sample.model_validate_json(line) for line in (run / "mbre" / "samples.jsonl").open()]
-        schema = RelationSchema.from_file(data_of(run) / "relations.json")
-        inventory = Inventory.build(schema, seeds=read_instances(run / "seeds.jsonl"))
-        no_relation = schema.no_relation_label
+        samples, inventory, no_relation = load_run(run)
         with ThreadPoolExecutor(args.concurrency) as pool:
             asked = [pool.submit(final_choice, s, inventory, ctx, args.orders) for s in samples]
             finals = [future.result() for future in asked]
