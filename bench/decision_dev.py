@@ -128,7 +128,7 @@ def batch_calibrated(samples: Sequence[Sample], *, raw: bool, shrink: float = 5.
             if value is not None and not verdict.abstained:
                 yes.setdefault(verdict.label, []).append(value)
     everything = [v for values in yes.values() for v in values]
-    overall = sum(everything) / len(everything)
+    overall = sum(everything) / len(everything) if everything else 0.5  # no logprobs: nothing to divide
     label_prior = {label: (sum(v) + shrink * overall) / (len(v) + shrink) for label, v in yes.items()}
 
     def score(sample: Sample, inventory: Inventory) -> tuple[str, float] | None:
