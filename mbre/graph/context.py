@@ -36,6 +36,12 @@ class MbreContext(ModelSettings):
     beside its verification (weight 1), in log-odds; 0: the groups only propose candidates and the
     calibrated verifier ranks them. 0.25 ranked better than 0, 0.5 and 1 on those dev slices: the group
     answers are weaker evidence than the verdicts, but not none."""
+    candidate_share: NotNegativeFloat = setting(1.5, answer=True, before=0.0)
+    """decision="calibrated", strategy="mbre": a group's preferred label is verified only if the group gives
+    it at least this many times a chance share (1 / the question's options, "none" included); 0 verifies
+    every group's preferred label. 1.5 cut the calls by a sixth on those dev slices and kept F1 (SemEval
+    0.500 -> 0.497, CrossRE 0.293 -> 0.296) while precision rose (`bench/candidate_share_dev.py`): an
+    answer spread evenly over the options names no candidate worth a verification."""
     thresholds: tuple[tuple[str, float], ...] = setting((), answer=True)
     """decision="calibrated": per-label thresholds that override `threshold` (`mbre calibrate` picks them
     from reviewed samples; `--thresholds thresholds.json` reads them)."""

@@ -84,14 +84,18 @@ def candidate_scores(
     return scores
 
 
-def best_group_labels(extractions: Sequence[Extraction]) -> list[str]:
-    """decision="calibrated": each answered group's candidate, the positive label it prefers most."""
+def best_group_labels(extractions: Sequence[Extraction], min_share: float = 0.0) -> list[str]:
+    """decision="calibrated": each answered group's candidate, the positive label it prefers most, if the
+    group gives it at least `min_share` times a chance share (1 / its options, "none" included)."""
     labels = []
     for extraction in extractions:
         distribution = extraction.distribution()
         positive = {label: p for label, p in distribution.items() if label != NONE_LABEL}
-        if positive:
-            labels.append(max(positive, key=lambda label: positive[label]))
+        if not positive:
+            continue
+        best = max(positive, key=lambda label: positive[label])
+        if positive[best] >= min_share / len(distribution):
+            labels.append(best)
     return labels
 
 
@@ -111,6 +115,8 @@ def decide_label(
     `thresholds` override `threshold` per label, and `group_weight` weighs M-BRe's group answers."""
     if policy == "calibrated":
         scores = candidate_scores(strategy, extractions, verdicts, group_weight)
+        if not scores and not _failed(extractions, verdicts):  # no group named a candidate
+            return Decided(no_relation, None, "no_candidate", {})
         return _calibrated(no_relation, scores, threshold, thresholds or {})
     if strategy == "multiclass":
         if not extractions or extractions[0].abstained:
@@ -121,7 +127,7 @@ def decide_label(
     verified = [v for v in verdicts if v.holds]
     if not verified:
         # A failed answer might have been the relation: say so instead of claiming "no relation".
-        if any(e.abstained for e in extractions) or any(v.abstained for v in verdicts):
+        if _failed(extractions, verdicts):
             return Decided(None, None, "abstained", {})
         return Decided(no_relation, None, "no_candidate", {})
     if policy == "first":
@@ -140,6 +146,11 @@ def decide_label(
         return Decided(None, None, "ambiguous", {})
     best = max(confident, key=confidence)
     return Decided(best.label, best.confidence, "most_confident", {})
+
+
+def _failed(extractions: Sequence[Extraction], verdicts: Sequence[Verdict]) -> bool:
+    """Whether an answer that could have named the relation failed to parse."""
+    return any(e.abstained for e in extractions) or any(v.abstained for v in verdicts)
 
 
 def _calibrated(

@@ -18,7 +18,7 @@ def propose(state: State, runtime: Runtime[MbreContext]) -> dict[str, Any]:
         order = {group: rank for rank, group in enumerate(state.groups)}
         answered = sorted(state.extractions, key=lambda e: order.get(e.group, len(order)))
         if ctx.decision == "calibrated":  # each group's most preferred label, whatever its letter said
-            candidates = best_group_labels(answered)
+            candidates = best_group_labels(answered, ctx.candidate_share)
         else:  # the paper: the label each group answered with
             candidates = [e.label for e in answered if e.label is not None]
     elif ctx.strategy == "binary":

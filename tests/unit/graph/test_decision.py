@@ -176,6 +176,24 @@ def test_a_group_without_logprobs_counts_by_its_answer_alone():
     assert best_group_labels([ext(None, abstained=True)]) == []
 
 
+def test_a_group_names_a_candidate_only_above_its_share_of_chance():
+    """Three labels and none: a chance share is 1/4, so at 1.5 a candidate needs 0.375."""
+    clear = dist(["a", "b", "c"], [0.4, 0.3, 0.1, 0.2])
+    spread = dist(["a", "b", "c"], [0.35, 0.3, 0.15, 0.2])
+    assert best_group_labels([clear, spread], min_share=1.5) == ["a"]
+    assert best_group_labels([clear, spread]) == ["a", "a"]
+    recalibrated = dist(["a", "b", "c"], [0.9, 0.0, 0.0, 0.1], calibrated=[0.3, 0.3, 0.2, 0.2])
+    assert best_group_labels([recalibrated], min_share=1.5) == []
+    assert best_group_labels([ext("b")], min_share=1.5) == ["b"]  # no logprobs: its answer, at 1
+
+
+def test_calibrated_gives_no_relation_when_nothing_was_proposed_and_nothing_failed():
+    flat = dist(["a", "b", "c"], [0.25, 0.25, 0.25, 0.25])
+    assert decide(policy="calibrated", extractions=[flat]) == ("Other", None, "no_candidate")
+    failed = [flat, ext(None, abstained=True)]
+    assert decide(policy="calibrated", extractions=failed) == (None, None, "abstained")
+
+
 def test_calibrated_skips_abstained_verdicts_and_abstains_when_nothing_is_left():
     verdicts = [Verdict(label="a", holds=False, abstained=True), support("b", 0.8)]
     assert decide(strategy="binary", policy="calibrated", verdicts=verdicts)[:1] == ("b",)

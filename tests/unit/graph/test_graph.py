@@ -188,16 +188,23 @@ def test_a_letter_beyond_the_options_is_not_an_answer(graph):
 
 
 def test_calibrated_verifies_each_groups_favourite_and_its_inverse(graph):
-    """Every group proposes its most likely positive label, even one whose letter said none; the leader's
-    inverse (the same relation, head and tail swapped) is verified before deciding."""
+    """At candidate_share 0 every group proposes its most likely positive label, even one whose letter
+    said none; the leader's inverse (the same relation, head and tail swapped) is verified before
+    deciding. By default a group proposes only a label it gives 1.5 times a chance share."""
     model = scripted(
         {"Message-Topic(e1,e2)": 0.7},
         {"Message-Topic(e1,e2)": ("yes", 0.9), "Message-Topic(e2,e1)": ("yes", 0.6)},
     )
+    every = run(graph, chat_model=model, candidate_share=0.0)
+    assert len(every.extractions) == 3
+    assert every.candidates[-1] == "Message-Topic(e2,e1)" and len(every.candidates) == 4
+    assert every.usage.calls == 3 + 4
+    # The two groups that answered "none" at 0.8 spread 0.2 over their labels: no candidate worth a call.
     decision = run(graph, chat_model=model)
-    assert len(decision.extractions) == 3
-    assert decision.candidates[-1] == "Message-Topic(e2,e1)" and len(decision.candidates) == 4
-    assert decision.usage.calls == 3 + 4
+    assert decision.candidates == ["Message-Topic(e1,e2)", "Message-Topic(e2,e1)"]
+    assert decision.usage.calls == 3 + 2
+    assert decision.label == every.label
+    assert decision.scores == {label: every.scores[label] for label in decision.candidates}
     # Its group preferred it to none by 0.7 to the share of the rest; the verifier said yes at 0.9. By
     # default the group counts a quarter as much as the verifier, in log-odds.
     (group,) = [e for e in decision.extractions if "Message-Topic(e1,e2)" in e.labels]
@@ -216,15 +223,23 @@ def test_calibrated_verifies_each_groups_favourite_and_its_inverse(graph):
     assert alone.confidence == pytest.approx(0.9)
 
 
-def test_calibrated_gives_no_relation_below_the_threshold(graph):
+def test_calibrated_gives_no_relation_when_no_group_names_a_candidate(graph):
     model = scripted({}, {})
     decision = run(graph, chat_model=model)
+    assert (decision.label, decision.rule) == ("Other", "no_candidate")
+    assert decision.candidates == [] and decision.usage.calls == 3
+
+
+def test_calibrated_gives_no_relation_below_the_threshold(graph):
+    model = scripted({}, {})
+    decision = run(graph, chat_model=model, candidate_share=0.0)
     assert (decision.label, decision.rule) == ("Other", "below_threshold")
     assert len(decision.candidates) == 3 and max(decision.scores.values()) < 0.75
-    relaxed = run(graph, chat_model=model, threshold=0.0)
+    relaxed = run(graph, chat_model=model, threshold=0.0, candidate_share=0.0)
     assert relaxed.rule == "scored" and relaxed.label == max(relaxed.scores, key=relaxed.scores.get)
     label = relaxed.label
-    assert run(graph, chat_model=model, threshold=0.0, thresholds=((label, 0.99),)).label != label
+    picky = run(graph, chat_model=model, threshold=0.0, thresholds=((label, 0.99),), candidate_share=0.0)
+    assert picky.label != label
 
 
 def test_calibration_divides_out_the_bias_of_each_question(graph):
