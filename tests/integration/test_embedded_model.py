@@ -32,7 +32,8 @@ def test_graph_on_semeval_sentences_with_the_real_model(semeval_schema, semeval_
         asked = 3 + len(decision.verdicts)
         abstained = sum(a.abstained for a in [*decision.extractions, *decision.verdicts])
         assert asked + abstained <= decision.usage.calls <= 2 * asked
-        assert decision.usage.prompt_tokens > 300 * 3 and decision.usage.completion_tokens > 0
+        # Three group questions of some 270 tokens each (no examples), more with candidates verified.
+        assert decision.usage.prompt_tokens > 250 * 3 and decision.usage.completion_tokens > 0
         for extraction in decision.extractions:
             if not extraction.abstained:  # one letter, the model's own, with every option's probability
                 assert extraction.label in [*extraction.labels, None]
