@@ -5,7 +5,7 @@ Plain `typing` only: the command line reads these to build its options, and must
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -90,22 +90,38 @@ def parse_arms(names: str | Sequence[str]) -> list[Arm]:
 ANSWER = "answer"
 #: Field metadata key: the value that behaves as mbre did before the setting existed.
 BEFORE = "before"
+#: Field metadata key: the other settings' values under which the setting changes the labels at all.
+ONLY = "only"
 
 
-def setting(default: Any, *, answer: bool = False, before: Any = dataclasses.MISSING) -> Any:
+def setting(
+    default: Any,
+    *,
+    answer: bool = False,
+    before: Any = dataclasses.MISSING,
+    only: Mapping[str, tuple[str, ...]] | None = None,
+) -> Any:
     """A settings-dataclass field; `answer=True` declares that changing it changes the labels, so a run
     directory refuses to resume under another value and reports record it. `before`: the value that
-    reproduces how mbre behaved before the setting was added, so older runs can resume under it."""
-    metadata = {ANSWER: answer} if before is dataclasses.MISSING else {ANSWER: answer, BEFORE: before}
+    reproduces how mbre behaved before the setting was added, so older runs can resume under it. `only`:
+    the setting changes the labels only while these other settings hold one of these values (a group
+    weight means nothing to the binary baseline), so other runs neither record nor compare it."""
+    metadata: dict[str, Any] = {ANSWER: answer}
+    if before is not dataclasses.MISSING:
+        metadata[BEFORE] = before
+    if only is not None:
+        metadata[ONLY] = dict(only)
     return dataclasses.field(default=default, metadata=metadata)
 
 
 def answer_settings(settings: Any) -> dict[str, Any]:
-    """The values of a settings dataclass's fields declared with `answer=True`, by name."""
+    """The values of a settings dataclass's fields declared with `answer=True` that bear on these
+    settings' labels (see `only`), by name."""
     return {
         field.name: getattr(settings, field.name)
         for field in dataclasses.fields(settings)
         if field.metadata.get(ANSWER)
+        and all(getattr(settings, name) in values for name, values in field.metadata.get(ONLY, {}).items())
     }
 
 

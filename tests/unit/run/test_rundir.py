@@ -109,6 +109,30 @@ def test_a_run_made_before_a_setting_existed_resumes_under_its_earlier_behaviour
     assert sorted(ids_in(tmp_path)) == sorted(s.id for s in SENTENCES[:3])
 
 
+def test_a_setting_that_does_not_bear_on_a_runs_labels_neither_is_recorded_nor_stops_a_resume(tmp_path):
+    """A binary run's labels do not depend on M-BRe's group weight or on the paper rule's epsilon: it
+    resumes when they change (a new mbre default must not strand a long baseline run); its threshold
+    counts."""
+    discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=gold_model(), strategy="binary"), tmp_path)
+    settings = json.loads((tmp_path / "manifest.json").read_text())["settings"]
+    assert {"group_weight", "candidate_share", "epsilon", "route_top_k"}.isdisjoint(settings)
+    assert settings["threshold"] == 0.75 and settings["strategy"] == "binary"
+
+    model = gold_model()
+    changed = MbreContext(
+        chat_model=model, strategy="binary", group_weight=2.0, candidate_share=0.0, epsilon=0.3, route_top_k=1
+    )
+    summary = discover(INVENTORY, SENTENCES[:3], changed, tmp_path)
+    assert summary.sentences == 0 and not model.calls
+    with pytest.raises(RunMismatchError, match=r"setting threshold: 0\.75 -> 0\.5"):
+        discover(
+            INVENTORY,
+            SENTENCES[:3],
+            MbreContext(chat_model=model, strategy="binary", threshold=0.5),
+            tmp_path,
+        )
+
+
 def test_a_changed_model_or_strategy_is_refused_unless_fresh_which_keeps_the_old_results(tmp_path):
     discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
     with pytest.raises(RunMismatchError) as info:
