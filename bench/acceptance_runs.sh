@@ -11,7 +11,8 @@
 #   crossre-examples   200 seeded CrossRE test sentences, one example per relation from its train split
 #   student            mbre on 1,000 seeded SemEval train sentences (labels removed, one example per
 #                      relation from the rest of train), then `mbre student` against as many gold samples
-# Run one model-heavy step at a time: they share the machine's cores.
+# Run it with the virtual environment active (`. .venv/bin/activate`), one model-heavy step at a time:
+# they share the machine's cores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="$here/../../shared/data"
