@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from mbre.cli.evaluate import DEFAULT_ARMS, print_evaluation
+from mbre.errors import Stopped
 from mbre.evaluation.gold import load_gold, select_slice
 from mbre.evaluation.report import write_evaluation
 from mbre.evaluation.strategies import Evaluation, evaluate
@@ -109,17 +110,21 @@ def main() -> None:
     report_dir = args.report_dir or Path("reports") / name
     ctx = load_context(model=args.model, base_url=args.base_url, shots=max(args.examples, 1))
     strategies = [arm.name for arm in parse_arms(args.strategies)]
-    run(
-        args.data,
-        args.n,
-        args.seed,
-        strategies,
-        ctx,
-        report_dir,
-        split=args.split,
-        examples=args.examples,
-        concurrency=args.concurrency,
-    )
+    try:
+        run(
+            args.data,
+            args.n,
+            args.seed,
+            strategies,
+            ctx,
+            report_dir,
+            split=args.split,
+            examples=args.examples,
+            concurrency=args.concurrency,
+        )
+    except Stopped as stopped:  # Ctrl-C: one line, as the mbre commands say it; the same command resumes
+        Console(stderr=True).print(str(stopped))
+        raise SystemExit(stopped.exit_code) from stopped
     Console().print(f"report written to {report_dir / 'report.md'}")
 
 
