@@ -3,8 +3,9 @@
 START -> route --(Send, one per group)--> extract --> propose --> verify <--+  one candidate a step,
               \\--(binary: no group)--------------/        |      |     |    until all are verified
                                                           |      +-----+    or the bound is reached
-                                                          |      |
-                                                          |      v
+                                                          |      |     |
+                                                          |      |   widen  (no score at its threshold
+                                                          |      v          yet: the next preferred label)
                                                           |   contrast --(the leader's inverse)--> verify
                                                           |      |
                                                           +--> decide --> END
@@ -25,6 +26,7 @@ from mbre.graph.nodes.extract import extract
 from mbre.graph.nodes.propose import propose
 from mbre.graph.nodes.route import route
 from mbre.graph.nodes.verify import verify
+from mbre.graph.nodes.widen import widen
 from mbre.graph.routing import after_contrast, fan_out_extraction, next_verification
 from mbre.graph.state import ExtractionTask, InputState, OutputState, State
 from mbre.inventory.grouping import Grouping
@@ -45,6 +47,7 @@ def build_graph(
     builder.add_node("extract", partial(extract, inventory=inventory), input_schema=ExtractionTask)
     builder.add_node("propose", propose)
     builder.add_node("verify", partial(verify, inventory=inventory))
+    builder.add_node("widen", widen)
     builder.add_node("contrast", partial(contrast, inventory=inventory))
     builder.add_node("decide", partial(decide, inventory=inventory))
 
@@ -53,11 +56,13 @@ def build_graph(
         "route", partial(fan_out_extraction, inventory=inventory), ["extract", "propose"]
     )
     builder.add_edge("extract", "propose")
-    builder.add_conditional_edges("propose", next_verification, ["verify", "contrast", "decide"])
-    builder.add_conditional_edges("verify", next_verification, ["verify", "contrast", "decide"])
+    after_verification = ["verify", "widen", "contrast", "decide"]
+    builder.add_conditional_edges("propose", next_verification, after_verification)
+    builder.add_conditional_edges("verify", next_verification, after_verification)
+    builder.add_edge("widen", "verify")
     builder.add_conditional_edges("contrast", after_contrast, ["verify", "decide"])
     builder.add_edge("decide", END)
-    # Each verification and contrast is one super-step; the candidates are at most N, so the loop is
-    # bounded by 2N steps; this is a backstop.
-    limit = 2 * len(inventory.schema.labels) + 10
+    # Each verification, widening and contrast is one super-step; the candidates are at most N, so the
+    # loop is bounded by 3N steps; this is a backstop.
+    limit = 3 * len(inventory.schema.labels) + 10
     return builder.compile(name="mbre", **compile_kwargs).with_config(recursion_limit=limit)

@@ -99,6 +99,32 @@ def best_group_labels(extractions: Sequence[Extraction], min_share: float = 0.0)
     return labels
 
 
+def preferred_labels(extractions: Sequence[Extraction]) -> list[str]:
+    """Every positive label the answered groups were asked about, most preferred first: its probability
+    times its group's number of options, so groups of different sizes compare (a chance share is 1)."""
+    shares: dict[str, float] = {}
+    for extraction in extractions:
+        distribution = extraction.distribution()
+        for label, p in distribution.items():
+            if label != NONE_LABEL:
+                shares[label] = p * len(distribution)
+    return sorted(shares, key=lambda label: -shares[label])  # sorted is stable: group order on ties
+
+
+def undecided(
+    strategy: Strategy,
+    extractions: Sequence[Extraction],
+    verdicts: Sequence[Verdict],
+    threshold: float,
+    thresholds: Mapping[str, float],
+    group_weight: float = 1.0,
+) -> bool:
+    """decision="calibrated": whether no candidate scored so far reaches its threshold. Scores only
+    accumulate, so once a label is decided it stays decided."""
+    scores = candidate_scores(strategy, extractions, verdicts, group_weight)
+    return not any(score >= thresholds.get(label, threshold) for label, score in scores.items())
+
+
 def decide_label(
     *,
     strategy: Strategy,

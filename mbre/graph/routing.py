@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from mbre.graph.context import MbreContext
+from mbre.graph.decision import preferred_labels, undecided
 from mbre.graph.state import ExtractionTask, State
 from mbre.inventory.inventory import Inventory
 
@@ -27,20 +28,40 @@ def fan_out_extraction(
     ]
 
 
-def next_verification(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "contrast", "decide"]:
-    """Loop over the candidates until a label is decided or the bound is reached; then, for a calibrated
-    M-BRe decision, contrast the leading label with its inverse before deciding."""
+def next_verification(
+    state: State, runtime: Runtime[MbreContext]
+) -> Literal["verify", "widen", "contrast", "decide"]:
+    """Loop over the candidates until a label is decided or the bound is reached; while no calibrated
+    M-BRe score reaches its threshold, widen the candidates (`extra_verifications`); then contrast the
+    leading label with its inverse before deciding."""
     ctx = runtime.context
     if _pending(state, ctx):
         return "verify"
-    if ctx.decision == "calibrated" and ctx.check_inverse and ctx.strategy == "mbre":
-        return "contrast"
+    if ctx.decision == "calibrated" and ctx.strategy == "mbre":
+        if _widen(state, ctx):
+            return "widen"
+        if ctx.check_inverse:
+            return "contrast"
     return "decide"
 
 
 def after_contrast(state: State, runtime: Runtime[MbreContext]) -> Literal["verify", "decide"]:
     """Verify the inverse the contrast node added, if any."""
     return "verify" if _pending(state, runtime.context) else "decide"
+
+
+def _widen(state: State, ctx: MbreContext) -> bool:
+    """Whether to add the groups' next preferred label: no score reaches its threshold yet, the budget
+    and the verification bound allow one more, and a label is left."""
+    if state.widened >= ctx.extra_verifications:
+        return False
+    if ctx.max_verifications is not None and len(state.verdicts) >= ctx.max_verifications:
+        return False
+    if not undecided(
+        ctx.strategy, state.extractions, state.verdicts, ctx.threshold, dict(ctx.thresholds), ctx.group_weight
+    ):
+        return False
+    return any(label not in state.candidates for label in preferred_labels(state.extractions))
 
 
 def _pending(state: State, ctx: MbreContext) -> bool:

@@ -30,11 +30,18 @@ class State(InputState):
     """One answer per asked group; parallel extraction nodes append here."""
     candidates: list[str] = field(default_factory=list)
     """Candidate labels for binary verification, in order; the next one is `candidates[len(verdicts)]`."""
+    widened: int = 0
+    """Labels added to `candidates` because no candidate verified so far reached its threshold."""
     verdicts: Annotated[list[Verdict], operator.add] = field(default_factory=list)
     """Binary verdicts so far, in the order they were asked."""
     usage: Annotated[Usage, operator.add] = field(default_factory=Usage)
     """LLM calls and tokens spent on this sentence."""
     decision: Decision | None = None
+
+    def answered_in_routing_order(self) -> list[Extraction]:
+        """The group answers, nearest group first: parallel extractions finish in any order."""
+        order = {group: rank for rank, group in enumerate(self.groups)}
+        return sorted(self.extractions, key=lambda e: order.get(e.group, len(order)))
 
 
 @dataclass(kw_only=True)

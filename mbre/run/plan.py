@@ -91,16 +91,24 @@ def _verification_prompts(
     )
 
 
-def _verifications(prompts: list[int], ctx: MbreContext, groups: int, *, contrast: bool) -> Cost:
-    """Binary asks every positive label; M-BRe at most one candidate per asked group, and with the
-    calibrated decision the leader's inverse (the longest prompts, for an upper bound)."""
+def _verifications(prompts: list[int], ctx: MbreContext, groups: int, *, most: bool) -> Cost:
+    """Binary asks every positive label (up to `max_verifications`). M-BRe at most one candidate per
+    asked group and, with the calibrated decision, `extra_verifications` more and the leader's inverse;
+    at least one per group only when every group's favourite is verified (the calibrated decision at
+    `candidate_share` 0), else none. The upper bound counts the longest prompts, the lower the shortest."""
     if ctx.strategy == "binary":
         count = len(prompts)
+    elif ctx.decision != "calibrated":
+        count = groups if most else 0
+    elif most:
+        count = groups + ctx.extra_verifications + int(ctx.check_inverse)
     else:
-        extra = int(contrast and ctx.decision == "calibrated" and ctx.check_inverse)
-        count = groups + extra if ctx.max_verifications is None else min(groups, ctx.max_verifications)
+        count = groups if ctx.candidate_share == 0 else 0
+    if ctx.max_verifications is not None:
+        count = min(count, ctx.max_verifications)
     count = min(count, len(prompts))
-    return Cost(count, sum(prompts[:count]), count * answer_tokens("verify"))
+    asked = prompts[:count] if most else prompts[len(prompts) - count :]  # the longest, or the shortest
+    return Cost(count, sum(asked), count * answer_tokens("verify"))
 
 
 def plan(
@@ -113,11 +121,8 @@ def plan(
     for instance in instances:
         extractions = _extractions(inventory, instance, ctx, count["extraction"])
         prompts = _verification_prompts(inventory, instance, ctx, count["verification"])
-        most = _verifications(prompts, ctx, extractions.calls, contrast=True)
-        # The paper's rules can verify nothing (a group that answers "none" proposes no candidate); the
-        # calibrated one verifies a candidate from every group, and the leader's inverse only when it has one.
-        fixed = ctx.strategy == "binary" or (ctx.strategy == "mbre" and ctx.decision == "calibrated")
-        least = _verifications(prompts, ctx, extractions.calls, contrast=False) if fixed else Cost()
+        most = _verifications(prompts, ctx, extractions.calls, most=True)
+        least = _verifications(prompts, ctx, extractions.calls, most=False)
         low = low + extractions + least
         high = high + extractions + most
     return PlanRow(ctx.strategy, len(instances), low, high)

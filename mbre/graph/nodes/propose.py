@@ -14,9 +14,7 @@ from mbre.graph.state import State
 def propose(state: State, runtime: Runtime[MbreContext]) -> dict[str, Any]:
     ctx = runtime.context
     if ctx.strategy == "mbre":
-        # Parallel extractions finish in any order; verify in routing order, nearest group first.
-        order = {group: rank for rank, group in enumerate(state.groups)}
-        answered = sorted(state.extractions, key=lambda e: order.get(e.group, len(order)))
+        answered = state.answered_in_routing_order()  # verify the nearest group's candidate first
         if ctx.decision == "calibrated":  # each group's most preferred label, whatever its letter said
             candidates = best_group_labels(answered, ctx.candidate_share)
         else:  # the paper: the label each group answered with

@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from mbre.graph.decision import best_group_labels, candidate_scores, decide_label, leader, preference
+from mbre.graph.decision import (
+    best_group_labels,
+    candidate_scores,
+    decide_label,
+    leader,
+    preference,
+    preferred_labels,
+    undecided,
+)
 from mbre.schemas.results import Extraction, Verdict
 
 
@@ -237,3 +245,24 @@ def test_group_weight_leaves_the_baselines_alone():
     for weight in (0.0, 1.0, 3.0):
         assert candidate_scores("binary", [], verdicts, weight) == pytest.approx({"a": 0.4, "b": 0.8})
         assert candidate_scores("multiclass", [group], [], weight) == pytest.approx({"a": 0.9 / 0.95})
+
+
+def test_preferred_labels_rank_every_asked_label_by_its_share_of_chance():
+    """A label's probability times its group's options, so 0.3 of three options (0.9) ranks below 0.5 of
+    two (1.0); "none" is never a label, and an abstention offers none."""
+    small = dist(["a"], [0.5, 0.5])  # a: 0.5 x 2 options = 1.0
+    large = Extraction(
+        group=1, labels=["b", "c"], label="b", confidence=0.3, probabilities=[0.3, 0.1, 0.6]
+    )  # b: 0.9, c: 0.3
+    failed = Extraction(group=2, labels=["d"], label=None, confidence=None, abstained=True)
+    assert preferred_labels([large, small, failed]) == ["a", "b", "c"]
+    assert preferred_labels([failed]) == []
+
+
+def test_undecided_until_a_score_reaches_its_threshold():
+    verdicts = [support("a", 0.7), support("b", 0.8)]
+    assert undecided("binary", [], [], 0.75, {})
+    assert not undecided("binary", [], verdicts, 0.75, {})
+    assert undecided("binary", [], verdicts, 0.85, {})
+    assert not undecided("binary", [], verdicts, 0.85, {"a": 0.6})  # a per-label threshold decides
+    assert undecided("binary", [], verdicts, 0.5, {"a": 0.9, "b": 0.9})

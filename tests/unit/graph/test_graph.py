@@ -242,6 +242,45 @@ def test_calibrated_gives_no_relation_below_the_threshold(graph):
     assert picky.label != label
 
 
+def test_widen_verifies_the_groups_next_preferred_labels_while_no_score_reaches_the_threshold(graph):
+    """extra_verifications=2: the favourite's verifier says no, so the loop goes on with the labels the
+    groups prefer next (here the favourite's group-mates, which share its 0.3 over fewer options than
+    the others' 0.2), then contrasts the leader with its inverse; the default widens nothing."""
+    favourite, inverse = "Message-Topic(e1,e2)", "Message-Topic(e2,e1)"
+    model = scripted({favourite: 0.7}, {})  # every verification: no
+    default = run(graph, chat_model=model)
+    assert default.candidates == [favourite, inverse]
+    widened = run(graph, chat_model=model, extra_verifications=2)
+    (group,) = [e for e in widened.extractions if favourite in e.labels]
+    mates = [label for label in group.labels if label != favourite][:2]
+    assert widened.candidates == [favourite, *mates, inverse]
+    assert [v.label for v in widened.verdicts] == widened.candidates
+    assert widened.usage.calls == 3 + 4
+    assert (widened.label, widened.rule) == ("Other", "below_threshold")
+
+
+def test_widen_stops_as_soon_as_a_label_is_decided(graph):
+    favourite = "Message-Topic(e1,e2)"
+    probe = run(graph, chat_model=scripted({favourite: 0.7}, {}), extra_verifications=1)
+    first_mate = probe.candidates[1]
+    model = scripted({favourite: 0.7}, {first_mate: ("yes", 0.97)})
+    decision = run(graph, chat_model=model, extra_verifications=3)
+    assert decision.candidates[:2] == [favourite, first_mate]
+    assert len(decision.candidates) <= 3  # no second widening; at most the new leader's inverse
+    assert (decision.label, decision.rule) == (first_mate, "scored")
+    assert decision.usage.calls == 3 + len(decision.candidates)
+
+
+def test_widen_keeps_to_the_verification_bound_and_leaves_the_baselines_alone(graph):
+    model = scripted({"Message-Topic(e1,e2)": 0.7}, {})
+    bounded = run(graph, chat_model=model, extra_verifications=2, max_verifications=1)
+    assert len(bounded.verdicts) == 1 and bounded.usage.calls == 3 + 1
+    binary = run(graph, chat_model=model, strategy="binary", extra_verifications=2)
+    assert binary.usage.calls == 18
+    paper = run(graph, chat_model=model, decision="paper", extra_verifications=2)
+    assert paper.candidates == ["Message-Topic(e1,e2)"]
+
+
 def test_calibration_divides_out_the_bias_of_each_question(graph):
     """A model that says yes to anything says it to the content-free sentence too: after calibration
     its usual yes is even odds, and only a stronger yes counts."""

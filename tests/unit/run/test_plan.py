@@ -77,9 +77,16 @@ def test_calls_per_strategy_match_the_method():
     verified = paper.high.prompt_tokens - paper.low.prompt_tokens
     assert binary.high.prompt_tokens / 12 * 2 <= verified < binary.high.prompt_tokens
 
-    # The calibrated decision verifies every group's favourite, and perhaps the leader's inverse.
+    # The calibrated decision verifies the favourites that pass the share (perhaps none), and perhaps the
+    # leader's inverse; at share 0 every group's favourite; widening adds up to extra_verifications.
     calibrated = plan(INVENTORY, SENTENCES, MbreContext())
-    assert (calibrated.low.calls, calibrated.high.calls) == (3 * 4, 3 * 5)
+    assert (calibrated.low.calls, calibrated.high.calls) == (3 * 2, 3 * 5)
+    every = plan(INVENTORY, SENTENCES, MbreContext(candidate_share=0.0))
+    assert (every.low.calls, every.high.calls) == (3 * 4, 3 * 5)
+    widened = plan(INVENTORY, SENTENCES, MbreContext(extra_verifications=2))
+    assert (widened.low.calls, widened.high.calls) == (3 * 2, 3 * 7)
+    bounded = plan(INVENTORY, SENTENCES, MbreContext(extra_verifications=2, max_verifications=1))
+    assert bounded.high.calls == 3 * 3
 
     routed = plan(INVENTORY, SENTENCES, MbreContext(route_top_k=1, decision="paper"))
     assert (routed.low.calls, routed.high.calls) == (3, 6)  # the nearest relation's group only
@@ -103,7 +110,7 @@ def test_the_plan_command_prints_bounds_without_any_call(tmp_path):
     assert "/input_tokens failed (ConnectError" in text  # the warning, then the estimate
     assert "plan for 21 sentences of" in text and "(tokens: ~4 chars a token)" in text
     assert "binary │ 252 │ 12.00" in text and "multiclass │ 21 │ 1.00" in text
-    assert "mbre │ 84 .. 105 │ 4.00 .. 5.00" in text
+    assert "mbre │ 42 .. 105 │ 2.00 .. 5.00" in text  # a sentence whose groups name no candidate: 2
 
 
 @pytest.mark.parametrize("base", ["/v1", "/v1/"])
