@@ -23,6 +23,7 @@ from pathlib import Path
 from decision_dev import load_run, results_table
 from rich.console import Console
 
+from mbre.evaluation.metrics import prf
 from mbre.graph.context import MbreContext
 from mbre.graph.decision import best_group_labels, decide_label, leader, preferred_labels, undecided
 from mbre.inventory.inventory import Inventory
@@ -78,21 +79,6 @@ def replay(
     return decided.label, len(extractions) + len(verified)
 
 
-def micro(labels: list[str | None], samples: list[Sample], no_relation: str) -> tuple[float, float, float]:
-    """Micro F1, precision and recall over the positive labels."""
-    kept = [
-        (label, sample.gold)
-        for label, sample in zip(labels, samples, strict=True)
-        if label not in (None, no_relation)
-    ]
-    right = sum(label == gold for label, gold in kept)
-    positives = sum(sample.gold != no_relation for sample in samples)
-    precision = right / len(kept) if kept else 0.0
-    recall = right / positives if positives else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return f1, precision, recall
-
-
 def policies(
     samples: list[Sample],
     binary: dict[str, Sample],
@@ -143,17 +129,20 @@ def main() -> None:
         lines = (run / "binary" / "samples.jsonl").open()
         binary = {s.id: s for s in (Sample.model_validate_json(line) for line in lines)}
         samples = [sample for sample in samples if sample.id in binary]
+        gold = [sample.gold for sample in samples if sample.gold is not None]
+        if len(gold) != len(samples):
+            parser.error(f"{run}: every sample needs its gold label (a run of bench/evaluate_gold.py)")
         rows = policies(samples, binary, inventory, no_relation, args.extras, args.tops, ctx)
         binary_calls = rows[0][2]
         for name, labels, calls in rows:
-            f1, precision, recall = micro(labels, samples, no_relation)
+            scores = prf(gold, labels, no_relation=no_relation).micro
             table.add_row(
                 run.name,
                 str(len(samples)),
                 name,
-                f"{f1:.3f}",
-                f"{precision:.3f}",
-                f"{recall:.3f}",
+                f"{scores.f1:.3f}",
+                f"{scores.precision:.3f}",
+                f"{scores.recall:.3f}",
                 f"{calls:.2f}",
                 f"{calls / binary_calls:.0%}",
             )
