@@ -1,0 +1,59 @@
+"""Where a long comparison stands before all its arms have finished:
+
+    python bench/arms_so_far.py REPORT_DIR [--no-relation Other]
+
+REPORT_DIR is a report directory of `bench/evaluate_gold.py` (one run directory per arm). Each arm is
+scored on the sentences every arm has labelled so far, so the rows compare like with like while a run is
+still going: micro precision, recall and F1 over the positive labels, and LLM calls a sentence. No LLM
+call. The final report (`report.md`) is written when every arm is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from decision_dev import results_table
+from rich.console import Console
+
+from mbre.evaluation.metrics import prf
+from mbre.schemas.results import Sample
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("report_dir", type=Path)
+    parser.add_argument("--no-relation", default="Other", help="The inventory's no-relation label.")
+    args = parser.parse_args()
+    arms = {
+        path.parent.name: {s.id: s for s in map(Sample.model_validate_json, path.open())}
+        for path in sorted(args.report_dir.glob("*/samples.jsonl"))
+    }
+    arms = {name: samples for name, samples in arms.items() if samples}
+    if not arms:
+        parser.error(f"{args.report_dir}: no arm has labelled a sentence yet")
+    common = sorted(set.intersection(*(set(samples) for samples in arms.values())))
+    columns = ["arm", "sentences", "precision", "recall", "F1", "calls / sentence"]
+    table = results_table(f"{args.report_dir.name}: {len(common)} sentences every arm has labelled", columns)
+    for name, samples in arms.items():
+        rows = [samples[i] for i in common]
+        gold = [s.gold for s in rows if s.gold is not None]
+        if len(gold) != len(rows):
+            parser.error(f"{args.report_dir / name}: every sample needs its gold label")
+        scores = prf(gold, [s.relation for s in rows], no_relation=args.no_relation).micro
+        calls = sum(s.decision.usage.calls for s in rows) / len(rows) if rows else 0.0
+        table.add_row(
+            name,
+            str(len(samples)),
+            f"{scores.precision:.3f}",
+            f"{scores.recall:.3f}",
+            f"{scores.f1:.3f}",
+            f"{calls:.2f}",
+        )
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    main()
