@@ -8,9 +8,17 @@ from typing import Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.cli.options import NoRelationOpt, RunArg, SchemaOpt, SeedOpt
+from mbre.cli.options import (
+    BalanceOpt,
+    KeepOpt,
+    MinConfidenceOpt,
+    NoRelationOpt,
+    RunArg,
+    SchemaOpt,
+    SeedOpt,
+)
 from mbre.cli.tables import print_rows
-from mbre.schemas.options import BalanceRule, ExportFormat
+from mbre.schemas.options import ExportFormat
 from mbre.schemas.table import Rows
 
 
@@ -20,16 +28,9 @@ def export_command(
     out: Annotated[
         Path, typer.Option(help="Directory to write the data and its README.md.", show_default=False)
     ],
-    balance: Annotated[
-        BalanceRule,
-        typer.Option(
-            help="cap: every class at the mean count of the positive classes; na-downsample: only the "
-            "no-relation class; none."
-        ),
-    ] = "none",
-    min_confidence: Annotated[
-        float | None, typer.Option(help="Leave out discovered labels below this confidence.")
-    ] = None,
+    keep: KeepOpt = "confident",
+    balance: BalanceOpt = "cap",
+    min_confidence: MinConfidenceOpt = None,
     reviewed: Annotated[
         Path | None, typer.Option(help="Reviewed sentences (`mbre review import`); their labels win.")
     ] = None,
@@ -37,8 +38,8 @@ def export_command(
     relations: SchemaOpt = None,
     no_relation: NoRelationOpt = None,
 ) -> None:
-    """Write the run's labelled samples as a training set: reviewed labels over discovered ones, the
-    confidence filter, the paper's class balancing, and a dataset card."""
+    """Write the run's labelled samples as a training set: reviewed labels over discovered ones, the keep
+    rule and the confidence filter, the paper's class balancing, and a dataset card."""
     from mbre.dataset.export import export_dataset
     from mbre.schemas.relations import RelationSchema
 
@@ -49,6 +50,7 @@ def export_command(
         out,
         balance_rule=balance,
         seed=seed,
+        keep=keep,
         min_confidence=min_confidence,
         reviewed=reviewed,
         schema=schema,

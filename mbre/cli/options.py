@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.schemas.options import BadInputPolicy, DecisionPolicy, GoldFormat, Strategy
+from mbre.schemas.options import BadInputPolicy, BalanceRule, DecisionPolicy, GoldFormat, KeepRule, Strategy
 
 if TYPE_CHECKING:
     from mbre.errors import InputError
@@ -77,6 +77,23 @@ RunArg = Annotated[
 SchemaOpt = Annotated[
     Path | None,
     typer.Option("--relations", help="Relation schema (JSON): every label, its definition, no-relation."),
+]
+KeepOpt = Annotated[
+    KeepRule,
+    typer.Option(
+        help="Which discovered labels to take: confident (not the no-relation labels that only say no "
+        "candidate reached its threshold), positive (no no-relation label), or all."
+    ),
+]
+BalanceOpt = Annotated[
+    BalanceRule,
+    typer.Option(
+        help="cap: every class at the mean count of the positive classes; na-downsample: only the "
+        "no-relation class; none."
+    ),
+]
+MinConfidenceOpt = Annotated[
+    float | None, typer.Option(help="Leave out discovered labels below this confidence.")
 ]
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.cli.options import FormatOpt, ReportDirOpt, SeedOpt
+from mbre.cli.options import BalanceOpt, FormatOpt, KeepOpt, MinConfidenceOpt, ReportDirOpt, SeedOpt
 from mbre.cli.tables import print_rows
 from mbre.errors import InputError
 from mbre.schemas.options import STUDENTS
@@ -34,10 +34,13 @@ def student_command(
     students: Annotated[
         str, typer.Option(help="Comma-separated, from tfidf, embeddings (all-MiniLM-L6-v2, on the CPU).")
     ] = ",".join(STUDENTS),
+    keep: KeepOpt = "confident",
+    min_confidence: MinConfidenceOpt = None,
+    balance: BalanceOpt = "cap",
     seed: SeedOpt = 0,
 ) -> None:
-    """Train relation classifiers on discovered samples and, as a control, on as many gold samples; score
-    all on gold test data."""
+    """Train relation classifiers on discovered samples, chosen as `mbre export` chooses them, and, as a
+    control, on as many gold samples; score all on gold test data."""
     from mbre.evaluation.gold import load_gold
     from mbre.run.rundir import read_samples, samples_path
     from mbre.student.comparison import evaluate_student
@@ -56,6 +59,9 @@ def student_command(
         pool,
         no_relation=label,
         students=kinds,
+        keep=keep,
+        min_confidence=min_confidence,
+        balance=balance,
         seed=seed,
         files={"train": samples_file, "test": test, "gold_train": gold_train},
     )

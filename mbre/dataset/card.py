@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbre.dataset.labelled import Kept, Labelled
+from mbre.schemas.options import KeepRule
 from mbre.schemas.results import Sample
 
 
@@ -24,6 +25,7 @@ class CardFacts:
     balance: str
     cap: int | None
     seed: int
+    keep: KeepRule
     min_confidence: float | None
     reviewed_file: Path | None
     reviewed_sha256: str | None
@@ -50,6 +52,7 @@ def dataset_card(
             if facts.reviewed_file
             else ""
         ),
+        f"- Keep rule: {facts.keep}; labels it left out: {kept.not_kept}",
         "- Confidence filter: "
         + (
             f"labels below {facts.min_confidence} left out ({kept.below_confidence}); labels without a "

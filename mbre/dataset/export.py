@@ -1,5 +1,5 @@
-"""`mbre export` as a function: a run's samples, reviewed labels over them, the confidence filter and the
-balance rule, written in one format with its dataset card."""
+"""`mbre export` as a function: a run's samples, reviewed labels over them, the keep rule, the confidence
+filter and the balance rule, written in one format with its dataset card."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mbre.dataset.labelled import keep_labelled, label_inventory
 from mbre.errors import InputError
 from mbre.files import ensure_dir, write_atomic
 from mbre.run.rundir import Manifest, RunDir, file_sha256, read_samples, samples_path
-from mbre.schemas.options import BalanceRule, ExportFormat
+from mbre.schemas.options import BalanceRule, ExportFormat, KeepRule
 from mbre.schemas.relations import RelationSchema
 
 
@@ -35,8 +35,9 @@ def export_dataset(
     format: ExportFormat,
     out: Path,
     *,
-    balance_rule: BalanceRule = "none",
+    balance_rule: BalanceRule = "cap",
     seed: int = 0,
+    keep: KeepRule = "confident",
     min_confidence: float | None = None,
     reviewed: Path | None = None,
     schema: RelationSchema | None = None,
@@ -44,7 +45,7 @@ def export_dataset(
 ) -> Exported:
     source = samples_path(run)
     samples = read_samples(source)
-    kept = keep_labelled(samples, reviewed=reviewed, min_confidence=min_confidence)
+    kept = keep_labelled(samples, reviewed=reviewed, keep=keep, min_confidence=min_confidence)
     labels, no_relation = label_inventory(kept.records, schema, no_relation)
     records, cap = balance(kept.records, balance_rule, no_relation, seed)
     ensure_dir(out)
@@ -59,6 +60,7 @@ def export_dataset(
         balance=balance_rule,
         cap=cap,
         seed=seed,
+        keep=keep,
         min_confidence=min_confidence,
         reviewed_file=reviewed,
         reviewed_sha256=file_sha256(reviewed) if reviewed else None,

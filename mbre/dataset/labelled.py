@@ -1,5 +1,5 @@
 """The labels a training set is built from: the run's samples, a reviewer's labels over them (which win), the
-confidence filter, and the label inventory with its no-relation label."""
+keep rule and the confidence filter, and the label inventory with its no-relation label."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mbre.errors import InputError, SettingError
 from mbre.schemas.instances import Instance, iter_jsonl, parse_instance
+from mbre.schemas.options import KeepRule
 from mbre.schemas.relations import NO_RELATION_NAMES, RelationSchema
 from mbre.schemas.results import Sample
 
@@ -35,6 +36,8 @@ class Kept:
     abstained: int
     below_confidence: int
     reviewed: int
+    not_kept: int = 0
+    """Labels the keep rule left out."""
 
 
 def read_reviewed(path: str | Path) -> dict[str, tuple[int, Instance]]:
@@ -58,11 +61,13 @@ def keep_labelled(
     samples: Sequence[Sample],
     *,
     reviewed: Path | None = None,
+    keep: KeepRule = "all",
     min_confidence: float | None = None,
 ) -> Kept:
     """Reviewed labels replace discovered ones and are always kept. Of the rest, abstentions are dropped,
-    and with `min_confidence` so are labels whose confidence is below it; a label without a confidence (no
-    candidate held, so the no-relation label) is kept, since no score was asked of it."""
+    so are the labels `keep` leaves out, and with `min_confidence` the labels whose confidence is below it;
+    a label without a confidence (no candidate held, so the no-relation label) is kept, since no score was
+    asked of it."""
     by_review = read_reviewed(reviewed) if reviewed else {}
     by_id = {sample.id: sample for sample in samples}
     for key, (line, instance) in by_review.items():
@@ -77,7 +82,7 @@ def keep_labelled(
                 field="text",
             )
     records: list[Labelled] = []
-    abstained = below = 0
+    abstained = below = not_kept = 0
     for sample in samples:
         if sample.id in by_review:
             label = by_review[sample.id][1].relation
@@ -85,6 +90,8 @@ def keep_labelled(
             records.append(Labelled(sample, label, reviewed=True))
         elif sample.relation is None:
             abstained += 1
+        elif not kept_by(keep, sample):
+            not_kept += 1
         elif (
             min_confidence is not None
             and sample.confidence is not None
@@ -93,21 +100,37 @@ def keep_labelled(
             below += 1
         else:
             records.append(Labelled(sample, sample.relation, reviewed=False))
-    return Kept(records, abstained=abstained, below_confidence=below, reviewed=len(by_review))
+    return Kept(
+        records, abstained=abstained, below_confidence=below, reviewed=len(by_review), not_kept=not_kept
+    )
+
+
+def kept_by(keep: KeepRule, sample: Sample) -> bool:
+    """Whether the keep rule takes the sample's label. No-relation labels are recognised by the decision
+    rule, as a sample does not carry the no-relation label's name: the decision gives it when nothing was
+    verified, when no score reached its threshold, or when the multiclass answer was "none of these"."""
+    rule = sample.decision.rule
+    if keep == "all":
+        return True
+    if keep == "confident":
+        return rule != "below_threshold"
+    return rule not in ("no_candidate", "below_threshold") and not (
+        rule == "multiclass" and sample.decision.extractions[0].label is None
+    )
 
 
 def label_inventory(
     records: Sequence[Labelled], schema: RelationSchema | None, no_relation: str | None
 ) -> tuple[list[str], str | None]:
     """The class names (the schema's, in its order; else the labels present, sorted) and the no-relation
-    label: `no_relation`, else the schema's, else the label that `no_candidate` decisions gave, else a
-    usual no-relation name among the labels; None when nothing tells."""
+    label: `no_relation`, else the schema's, else the label of mbre's no-relation decisions (`kept_by`),
+    else a usual no-relation name among the labels; None when nothing tells."""
     present = sorted({record.relation for record in records})
     labels = list(schema.labels) if schema else present
     if no_relation is None and schema is not None:
         no_relation = schema.no_relation_label
     if no_relation is None:
-        by_rule = {r.relation for r in records if r.sample.decision.rule == "no_candidate" and not r.reviewed}
+        by_rule = {r.relation for r in records if not r.reviewed and not kept_by("positive", r.sample)}
         by_name = [name for name in NO_RELATION_NAMES if name in present]
         no_relation = next(iter(sorted(by_rule)), None) or next(iter(by_name), None)
     if schema is not None:

@@ -25,11 +25,16 @@ ExportFormat = Literal["jsonl", "opennre", "tacred", "hf"]
 BalanceRule = Literal["none", "cap", "na-downsample"]
 """The paper's two ways to balance a training set: `cap` every class at the mean count of the positive
 classes, or keep every positive and `na-downsample` the no-relation class to that mean."""
+KeepRule = Literal["all", "confident", "positive"]
+"""Which discovered labels a training set takes: `all`; `confident` leaves out the no-relation labels that
+only say no candidate's score reached its threshold; `positive` leaves out every no-relation label."""
 ReviewSelection = Literal["uncertain", "all", "random"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)
 STUDENTS: tuple[StudentKind, ...] = get_args(StudentKind)
+BALANCE_RULES: tuple[BalanceRule, ...] = get_args(BalanceRule)
+KEEP_RULES: tuple[KeepRule, ...] = get_args(KeepRule)
 #: The thresholds the paper's analysis looks at, replayed by `mbre evaluate`.
 EPSILONS = (0.001, 0.01, 0.02, 0.05, 0.1)
 

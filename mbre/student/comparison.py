@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from mbre.evaluation.records import RunRecord, run_record
 from mbre.schemas.instances import Instance
-from mbre.schemas.options import StudentKind
+from mbre.schemas.options import BalanceRule, KeepRule, StudentKind
 from mbre.schemas.results import Provenance, Sample
 from mbre.student.embeddings import EmbeddingStudent
 from mbre.student.minilm import MiniLM
@@ -43,8 +43,12 @@ class StudentComparison(BaseModel):
     samples_provenance: list[Provenance]
     """Every distinct provenance of the discovered samples: the model, prompts and inventory behind them."""
     no_relation: str
+    keep: KeepRule = "all"
+    """Which discovered labels were trained on (`mbre export --keep`); "all" in reports made before it."""
+    min_confidence: float | None = None
+    balance: BalanceRule = "none"
     seed: int
-    """Seed of the gold control's draw."""
+    """Seed of the gold control's draw and of the balancing."""
     test_size: int
     discovered: StudentRun
     gold: StudentRun
@@ -57,18 +61,29 @@ def evaluate_student(
     *,
     no_relation: str,
     students: Sequence[StudentKind] = ("tfidf",),
+    keep: KeepRule = "confident",
+    min_confidence: float | None = None,
+    balance: BalanceRule = "cap",
     seed: int = 0,
     files: Mapping[str, str | Path] | None = None,
 ) -> StudentComparison:
-    """Train each student on the discovered labels and, as the control, on as many gold-labelled sentences
-    drawn from `gold_pool`; score all on `test`. Raises TrainingDataError when either cannot be trained, and
-    EmbeddingModelError when the embeddings student is asked for but not installed."""
-    instances, labels = training_pairs(samples)
+    """Train each student on the discovered labels that `keep` and `balance` choose and, as the control, on
+    as many gold-labelled sentences drawn from `gold_pool`; score all on `test`. Raises TrainingDataError
+    when either cannot be trained, and EmbeddingModelError when the embeddings student is asked for but not
+    installed."""
+    instances, labels = training_pairs(
+        samples,
+        keep=keep,
+        min_confidence=min_confidence,
+        balance=balance,
+        no_relation=no_relation,
+        seed=seed,
+    )
     if not instances:
-        raise TrainingDataError("no sample has a label to train on (all abstained)")
+        raise TrainingDataError(f"no sample has a label to train on (abstained, or not kept by {keep!r})")
     control, control_labels = gold_control(gold_pool, labels, seed=seed)
     # One student object per kind for both training sets, so the embeddings of the test set are computed once.
-    made = {kind: _student(kind) for kind in students}
+    made = {kind: make_student(kind) for kind in students}
     runs = []
     training_sets: list[tuple[TrainedOn, list[Instance], list[str]]] = [
         ("discovered", instances, labels),
@@ -91,6 +106,9 @@ def evaluate_student(
         run=run_record(files or {}),
         samples_provenance=list(dict.fromkeys(sample.provenance for sample in samples)),
         no_relation=no_relation,
+        keep=keep,
+        min_confidence=min_confidence,
+        balance=balance,
         seed=seed,
         test_size=len(test),
         discovered=runs[0],
@@ -98,5 +116,5 @@ def evaluate_student(
     )
 
 
-def _student(kind: StudentKind) -> Student:
+def make_student(kind: StudentKind) -> Student:
     return TfidfStudent() if kind == "tfidf" else EmbeddingStudent(MiniLM())

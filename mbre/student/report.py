@@ -57,8 +57,10 @@ def student_markdown(comparison: StudentComparison) -> str:
     lines = [
         "# mbre student",
         "",
-        "Each student trained on the discovered samples and on as many gold samples (seed "
-        f"{comparison.seed}), scored on the gold test set; no-relation label `{comparison.no_relation}`. "
+        f"Each student trained on the discovered samples (keep {comparison.keep}, minimum confidence "
+        f"{comparison.min_confidence or 'none'}, balance {comparison.balance}) and on as many gold samples "
+        f"(seed {comparison.seed}), scored on the gold test set; no-relation label "
+        f"`{comparison.no_relation}`. "
         "`tfidf`: entity-marked TF-IDF with logistic regression. `embeddings`: all-MiniLM-L6-v2 token "
         "vectors averaged over the head, the tail and the words between them, with logistic regression.",
         "",

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from mbre.dataset.balance import balance as balanced
+from mbre.dataset.labelled import keep_labelled
 from mbre.errors import MbreError, SettingError
 from mbre.evaluation.metrics import SEMEVAL_LABELS, Scores, accuracy, prf, semeval_official_macro_f1
 from mbre.schemas.instances import Instance
-from mbre.schemas.options import STUDENTS, StudentKind
+from mbre.schemas.options import STUDENTS, BalanceRule, KeepRule, StudentKind
 from mbre.schemas.results import Sample
 
 
@@ -47,31 +49,27 @@ def check_training_data(instances: Sequence[Instance], labels: Sequence[str]) ->
 
 
 def training_pairs(
-    samples: Sequence[Sample], *, include_no_relation: bool = True
+    samples: Sequence[Sample],
+    *,
+    keep: KeepRule = "all",
+    min_confidence: float | None = None,
+    balance: BalanceRule = "none",
+    no_relation: str | None = None,
+    seed: int = 0,
 ) -> tuple[list[Instance], list[str]]:
-    """Discovered samples as training data, labelled with the discovered relation only.
+    """Discovered samples as training data, labelled with the discovered relation only, chosen as `mbre
+    export` chooses them: abstentions dropped, then the keep rule and the confidence filter, then the
+    balance rule (which needs `no_relation`).
 
-    Abstentions (relation None) are dropped. `gold` is never read: it was hidden from discovery and must stay
-    hidden from training, or the student would measure the gold labels rather than the discovery. With
-    `include_no_relation=False` the samples labelled no-relation are dropped too; they are recognised from
-    the decision (see `_says_no_relation`), since a Sample does not carry the no-relation label's name.
+    `gold` is never read: it was hidden from discovery and must stay hidden from training, or the student
+    would measure the gold labels rather than the discovery.
     """
-    instances, labels = [], []
-    for sample in samples:
-        if sample.relation is None or (not include_no_relation and _says_no_relation(sample)):
-            continue
-        instances.append(Instance(id=sample.id, text=sample.text, head=sample.head, tail=sample.tail))
-        labels.append(sample.relation)
-    return instances, labels
-
-
-def _says_no_relation(sample: Sample) -> bool:
-    """The graph decides the no-relation label in exactly two ways, as prompts never offer it: nothing was
-    verified, or the multiclass answer was "none of these"."""
-    decision = sample.decision
-    return decision.rule == "no_candidate" or (
-        decision.rule == "multiclass" and decision.extractions[0].label is None
-    )
+    kept = keep_labelled(samples, keep=keep, min_confidence=min_confidence).records
+    records, _ = balanced(kept, balance, no_relation, seed) if kept else ([], None)
+    instances = [
+        Instance(id=r.sample.id, text=r.sample.text, head=r.sample.head, tail=r.sample.tail) for r in records
+    ]
+    return instances, [record.relation for record in records]
 
 
 def gold_control(

@@ -18,6 +18,7 @@ from mbre import MbreContext
 from mbre.cli.app import app
 from mbre.prompts.render import marked_sentence, prompts_hash
 from mbre.run import config
+from mbre.run.rundir import read_samples
 from mbre.schemas.instances import read_instances
 from mbre.schemas.results import Decision, Sample
 from tests.support.data import PROVENANCE, ROOT, SEMEVAL
@@ -228,6 +229,24 @@ def test_student_compares_discovered_and_gold_training(student_inputs, tmp_path,
         assert set(document[run]["scores"]) == {"tfidf", "embeddings"}
     assert document["run"]["files"]["gold_train"]["path"] == str(student_inputs["gold_train"])
     assert (report / "report.md").is_file()
+
+
+def test_student_trains_on_the_labels_the_keep_rule_takes(student_inputs, tmp_path):
+    samples = read_samples(student_inputs["train"])
+    unsure = [
+        s.model_copy(update={"decision": s.decision.model_copy(update={"rule": "below_threshold"})})
+        for s in samples[:3]
+    ]
+    write_samples(student_inputs["train"], [*unsure, *samples[3:]])
+    sizes = {}
+    for extra in ([], ["--keep", "all", "--students", "tfidf"]):
+        report = tmp_path / "_".join(["student", *extra])
+        result = runner.invoke(app, student_args(student_inputs, report, *extra))
+        assert result.exit_code == 0, result.output
+        document = json.loads((report / "report.json").read_text())
+        sizes[document["keep"]] = document["discovered"]["train_size"]
+        assert document["gold"]["train_size"] == document["discovered"]["train_size"]
+    assert sizes == {"confident": 7, "all": 10}  # the default leaves out the 3 below their threshold
 
 
 def test_student_reads_a_run_directory(student_inputs, tmp_path):

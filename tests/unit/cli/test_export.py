@@ -1,5 +1,5 @@
-"""`mbre export` on a hand-made run: reviewed labels win, the confidence filter, the balance rule, the card,
-and errors that name the file, line and field."""
+"""`mbre export` on a hand-made run: reviewed labels win, the keep rule, the confidence filter, the balance
+rule, the card, and errors that name the file, line and field."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from mbre.cli.app import app
 from mbre.schemas.instances import read_instances
 from tests.support.data import EXAMPLES
-from tests.support.samples import SAMPLES, write_run
+from tests.support.samples import SAMPLES, sample, write_run
 
 runner = CliRunner()
 
@@ -38,7 +38,7 @@ def test_reviewed_labels_win_and_the_filter_and_balance_apply(tmp_path):
     run, out = write_run(tmp_path / "run"), tmp_path / "data"
     reviewed = reviewed_file(tmp_path, {"s-ambiguous": "born_in", "s-low": "employee_of"})
     args = ["export", str(run), "--format", "jsonl", "--out", str(out), "--reviewed", str(reviewed)]
-    result = runner.invoke(app, [*args, "--min-confidence", "0.9"])
+    result = runner.invoke(app, [*args, "--min-confidence", "0.9", "--balance", "none"])
     assert result.exit_code == 0, result.output
     labels = {i.id: i.relation for i in read_instances(out / "train.jsonl")}
     assert labels == {
@@ -66,6 +66,37 @@ def test_reviewed_labels_win_and_the_filter_and_balance_apply(tmp_path):
         and "No-relation label: no_relation" in card
     )
     assert "prompt_hash: `p`" in card and "sha256" in card
+
+
+def test_the_keep_rule_leaves_out_the_no_relation_labels_it_names(tmp_path):
+    unsure = sample(
+        "s-unsure",
+        "Jane Roe met Acme.",
+        "Jane Roe",
+        "Acme",
+        "no_relation",
+        0.4,
+        rule="below_threshold",
+        proposed=["employee_of"],
+        verified=[("employee_of", True, 0.4)],
+    )
+    run, out = write_run(tmp_path / "run", [*SAMPLES, unsure]), tmp_path / "data"
+    exported = {}
+    for keep in ("all", "confident", "positive"):
+        args = ["export", str(run), "--format", "jsonl", "--out", str(out / keep), "--keep", keep]
+        args += ["--balance", "none"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        exported[keep] = {i.id for i in read_instances(out / keep / "train.jsonl")}
+    positives = {"s-sure", "s-low", "s-script"}
+    assert exported["all"] == positives | {"s-disagree", "s-none", "s-unsure"}
+    assert exported["confident"] == positives | {"s-disagree", "s-none"}  # the default
+    assert exported["positive"] == positives
+    assert "Keep rule: confident; labels it left out: 1" in (out / "confident" / "README.md").read_text()
+    # The defaults: keep confident, balance cap (founded_by, ceo_of, born_in 1 each: the cap is 1).
+    runner.invoke(app, ["export", str(run), "--format", "jsonl", "--out", str(out / "default")])
+    default = [i.relation for i in read_instances(out / "default" / "train.jsonl")]
+    assert sorted(default) == ["born_in", "ceo_of", "founded_by", "no_relation"]
 
 
 def test_na_downsample_with_the_schema_writes_every_label_to_rel2id(tmp_path):

@@ -68,3 +68,9 @@ def test_balancing_needs_a_positive_class_and_the_no_relation_label():
         balance(records({"no_relation": 3}), "cap", "no_relation", seed=0)
     with pytest.raises(SettingError, match="--relations or --no-relation"):
         balance(records(COUNTS), "na-downsample", None, seed=0)
+
+
+def test_cap_without_a_no_relation_label_counts_every_class():
+    made = records({"a": 6, "b": 2, "c": 1})
+    kept, cap = balance(made, "cap", None, seed=0)
+    assert cap == 3 and Counter(r.relation for r in kept) == {"a": 3, "b": 2, "c": 1}

@@ -158,14 +158,31 @@ def test_training_pairs_use_the_discovered_label_never_the_gold():
         discovered("3", "Other", gold="A", rule="no_candidate"),
         discovered("4", "B", gold="A", rule="multiclass", answer="B"),
         discovered("5", "Other", gold="B", rule="multiclass", answer=None),
+        discovered("6", "Other", gold="A", rule="below_threshold"),
+        discovered("7", "B", gold="B", rule="scored"),
     ]
     instances, found = training_pairs(samples)
-    assert [i.id for i in instances] == ["1", "3", "4", "5"]
-    assert found == ["A", "Other", "B", "Other"]
+    assert [i.id for i in instances] == ["1", "3", "4", "5", "6", "7"]
+    assert found == ["A", "Other", "B", "Other", "Other", "B"]
     assert all(instance.relation is None for instance in instances)  # the gold does not travel along
 
-    instances, found = training_pairs(samples, include_no_relation=False)
-    assert ([i.id for i in instances], found) == (["1", "4"], ["A", "B"])
+    instances, found = training_pairs(samples, keep="confident")
+    assert ([i.id for i in instances], found) == (
+        ["1", "3", "4", "5", "7"],
+        ["A", "Other", "B", "Other", "B"],
+    )
+    instances, found = training_pairs(samples, keep="positive")
+    assert ([i.id for i in instances], found) == (["1", "4", "7"], ["A", "B", "B"])
+
+
+def test_training_pairs_balance_as_export_does():
+    samples = [discovered(str(i), "Other", gold="A", rule="no_candidate") for i in range(6)]
+    samples += [discovered(f"a{i}", "A", gold="A", rule="single") for i in range(3)]
+    samples += [discovered("b", "B", gold="B", rule="single")]
+    _, found = training_pairs(samples, balance="na-downsample", no_relation="Other")
+    assert sorted(found) == ["A", "A", "A", "B", "Other", "Other"]  # the cap: (3 + 1) // 2
+    with pytest.raises(SettingError, match="no-relation label"):
+        training_pairs(samples, balance="na-downsample")
 
 
 def test_gold_control_is_a_seeded_sample_of_the_requested_size():
