@@ -28,7 +28,7 @@ def export_command(
     out: Annotated[
         Path, typer.Option(help="Directory to write the data and its README.md.", show_default=False)
     ],
-    keep: KeepOpt = "confident",
+    keep: KeepOpt = "all",
     balance: BalanceOpt = "cap",
     min_confidence: MinConfidenceOpt = None,
     reviewed: Annotated[

@@ -34,7 +34,7 @@ def student_command(
     students: Annotated[
         str, typer.Option(help="Comma-separated, from tfidf, embeddings (all-MiniLM-L6-v2, on the CPU).")
     ] = ",".join(STUDENTS),
-    keep: KeepOpt = "confident",
+    keep: KeepOpt = "all",
     min_confidence: MinConfidenceOpt = None,
     balance: BalanceOpt = "cap",
     seed: SeedOpt = 0,

@@ -37,7 +37,7 @@ def export_dataset(
     *,
     balance_rule: BalanceRule = "cap",
     seed: int = 0,
-    keep: KeepRule = "confident",
+    keep: KeepRule = "all",
     min_confidence: float | None = None,
     reviewed: Path | None = None,
     schema: RelationSchema | None = None,

@@ -61,7 +61,7 @@ def evaluate_student(
     *,
     no_relation: str,
     students: Sequence[StudentKind] = ("tfidf",),
-    keep: KeepRule = "confident",
+    keep: KeepRule = "all",
     min_confidence: float | None = None,
     balance: BalanceRule = "cap",
     seed: int = 0,

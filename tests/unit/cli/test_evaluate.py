@@ -239,14 +239,14 @@ def test_student_trains_on_the_labels_the_keep_rule_takes(student_inputs, tmp_pa
     ]
     write_samples(student_inputs["train"], [*unsure, *samples[3:]])
     sizes = {}
-    for extra in ([], ["--keep", "all", "--students", "tfidf"]):
+    for extra in ([], ["--keep", "confident", "--students", "tfidf"]):
         report = tmp_path / "_".join(["student", *extra])
         result = runner.invoke(app, student_args(student_inputs, report, *extra))
         assert result.exit_code == 0, result.output
         document = json.loads((report / "report.json").read_text())
         sizes[document["keep"]] = document["discovered"]["train_size"]
         assert document["gold"]["train_size"] == document["discovered"]["train_size"]
-    assert sizes == {"confident": 7, "all": 10}  # the default leaves out the 3 below their threshold
+    assert sizes == {"all": 10, "confident": 7}  # confident leaves out the 3 below their threshold
 
 
 def test_student_reads_a_run_directory(student_inputs, tmp_path):

@@ -90,10 +90,10 @@ def test_the_keep_rule_leaves_out_the_no_relation_labels_it_names(tmp_path):
         exported[keep] = {i.id for i in read_instances(out / keep / "train.jsonl")}
     positives = {"s-sure", "s-low", "s-script"}
     assert exported["all"] == positives | {"s-disagree", "s-none", "s-unsure"}
-    assert exported["confident"] == positives | {"s-disagree", "s-none"}  # the default
+    assert exported["confident"] == positives | {"s-disagree", "s-none"}
     assert exported["positive"] == positives
     assert "Keep rule: confident; labels it left out: 1" in (out / "confident" / "README.md").read_text()
-    # The defaults: keep confident, balance cap (founded_by, ceo_of, born_in 1 each: the cap is 1).
+    # The defaults: keep all, balance cap (founded_by, ceo_of, born_in 1 each: the cap is 1).
     runner.invoke(app, ["export", str(run), "--format", "jsonl", "--out", str(out / "default")])
     default = [i.relation for i in read_instances(out / "default" / "train.jsonl")]
     assert sorted(default) == ["born_in", "ceo_of", "founded_by", "no_relation"]
