@@ -106,15 +106,20 @@ def keep_labelled(
 
 
 def kept_by(keep: KeepRule, sample: Sample) -> bool:
-    """Whether the keep rule takes the sample's label. No-relation labels are recognised by the decision
-    rule, as a sample does not carry the no-relation label's name: the decision gives it when nothing was
-    verified, when no score reached its threshold, or when the multiclass answer was "none of these"."""
-    rule = sample.decision.rule
+    """Whether the keep rule takes the sample's label."""
     if keep == "all":
         return True
     if keep == "confident":
-        return rule != "below_threshold"
-    return rule not in ("no_candidate", "below_threshold") and not (
+        return sample.decision.rule != "below_threshold"
+    return not says_no_relation(sample)
+
+
+def says_no_relation(sample: Sample) -> bool:
+    """Whether mbre decided the no-relation label, known by the decision rule, as a sample does not carry
+    that label's name: nothing was verified, no score reached its threshold, or the multiclass answer was
+    "none of these"."""
+    rule = sample.decision.rule
+    return rule in ("no_candidate", "below_threshold") or (
         rule == "multiclass" and sample.decision.extractions[0].label is None
     )
 
@@ -123,14 +128,14 @@ def label_inventory(
     records: Sequence[Labelled], schema: RelationSchema | None, no_relation: str | None
 ) -> tuple[list[str], str | None]:
     """The class names (the schema's, in its order; else the labels present, sorted) and the no-relation
-    label: `no_relation`, else the schema's, else the label of mbre's no-relation decisions (`kept_by`),
+    label: `no_relation`, else the schema's, else the label of mbre's no-relation decisions,
     else a usual no-relation name among the labels; None when nothing tells."""
     present = sorted({record.relation for record in records})
     labels = list(schema.labels) if schema else present
     if no_relation is None and schema is not None:
         no_relation = schema.no_relation_label
     if no_relation is None:
-        by_rule = {r.relation for r in records if not r.reviewed and not kept_by("positive", r.sample)}
+        by_rule = {r.relation for r in records if not r.reviewed and says_no_relation(r.sample)}
         by_name = [name for name in NO_RELATION_NAMES if name in present]
         no_relation = next(iter(sorted(by_rule)), None) or next(iter(by_name), None)
     if schema is not None:

@@ -44,7 +44,8 @@ class StudentComparison(BaseModel):
     """Every distinct provenance of the discovered samples: the model, prompts and inventory behind them."""
     no_relation: str
     keep: KeepRule = "all"
-    """Which discovered labels were trained on (`mbre export --keep`); "all" in reports made before it."""
+    """Which discovered labels were trained on (`mbre export --keep`); the defaults here are what reports
+    made before these fields meant."""
     min_confidence: float | None = None
     balance: BalanceRule = "none"
     seed: int
