@@ -59,7 +59,7 @@ def training_pairs(
 ) -> tuple[list[Instance], list[str]]:
     """Discovered samples as training data, labelled with the discovered relation only, chosen as `mbre
     export` chooses them: abstentions dropped, then the keep rule and the confidence filter, then the
-    balance rule (which needs `no_relation`).
+    balance rule (`na-downsample` needs `no_relation`; `cap` counts every class without it).
 
     `gold` is never read: it was hidden from discovery and must stay hidden from training, or the student
     would measure the gold labels rather than the discovery.
