@@ -74,10 +74,12 @@ def data_of(run: Path) -> Path:
 
 
 def load_run(run: Path) -> tuple[list[Sample], Inventory, str]:
-    """A dev run's samples, its inventory with the run's seeds, and the no-relation label."""
+    """A dev run's samples, its inventory with the run's seeds (none for a run without examples), and
+    the no-relation label."""
     samples = [Sample.model_validate_json(line) for line in (run / "mbre" / "samples.jsonl").open()]
     schema = RelationSchema.from_file(data_of(run) / "relations.json")
-    inventory = Inventory.build(schema, seeds=read_instances(run / "seeds.jsonl"))
+    seeds = run / "seeds.jsonl"
+    inventory = Inventory.build(schema, seeds=read_instances(seeds) if seeds.exists() else ())
     return samples, inventory, schema.no_relation_label
 
 
