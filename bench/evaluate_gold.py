@@ -21,10 +21,11 @@ from pathlib import Path
 from rich.console import Console
 
 from mbre.cli.evaluate import DEFAULT_ARMS, print_evaluation
-from mbre.errors import Stopped
+from mbre.errors import MbreError
 from mbre.evaluation.gold import load_gold, select_slice
 from mbre.evaluation.report import write_evaluation
 from mbre.evaluation.strategies import Evaluation, evaluate
+from mbre.files import mask
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.llm.providers import chat_model_for
@@ -108,9 +109,9 @@ def main() -> None:
 
     name = f"{args.data.name}-{args.split}-n{args.n}-seed{args.seed}-examples{args.examples}"
     report_dir = args.report_dir or Path("reports") / name
-    ctx = load_context(model=args.model, base_url=args.base_url, shots=max(args.examples, 1))
-    strategies = [arm.name for arm in parse_arms(args.strategies)]
     try:
+        ctx = load_context(model=args.model, base_url=args.base_url, shots=max(args.examples, 1))
+        strategies = [arm.name for arm in parse_arms(args.strategies)]
         run(
             args.data,
             args.n,
@@ -122,9 +123,9 @@ def main() -> None:
             examples=args.examples,
             concurrency=args.concurrency,
         )
-    except Stopped as stopped:  # Ctrl-C: one line, as the mbre commands say it; the same command resumes
-        Console(stderr=True).print(str(stopped))
-        raise SystemExit(stopped.exit_code) from stopped
+    except MbreError as error:  # one line, as the mbre commands say it (Ctrl-C: the same command resumes)
+        Console(stderr=True).print(mask(str(error)), soft_wrap=True)
+        raise SystemExit(error.exit_code) from error
     Console().print(f"report written to {report_dir / 'report.md'}")
 
 
