@@ -20,7 +20,7 @@ LS_VERSION := 1.23.2
 LS_OFFLINE := LABEL_STUDIO_COLLECT_ANALYTICS=false SENTRY_DSN= FRONTEND_SENTRY_DSN= LATEST_VERSION_CHECK=false \
 	FEATURE_FLAGS_OFFLINE=true
 
-.PHONY: install quickstart test lint labelstudio
+.PHONY: install quickstart test lint labelstudio chromium
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -45,10 +45,18 @@ quickstart: install
 	$(VENV)/bin/mbre discover --relations examples/relations.json --input examples/sentences.jsonl \
 		--run-dir runs/quickstart
 
-test: install
+# The HTML page's test opens it in Debian's headless Chromium: installed from Debian when it is missing
+# (as root, or through sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test: install chromium
 	$(VENV)/bin/ruff check mbre tests examples bench
 	$(VENV)/bin/ruff format --check mbre tests examples bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site    # the documentation, every link checked
 	$(VENV)/bin/pytest -q
 
 lint: install

@@ -30,7 +30,7 @@ def group_command(
             rows=[[str(index), "\n".join(labels)] for index, labels in enumerate(grouping.groups)],
         )
     )
-    console.print(f"seeds: {', '.join(grouping.seeds) or '-'}   sha256: {grouping.sha256}")
+    console.print(f"anchors: {', '.join(grouping.anchors) or '-'}   sha256: {grouping.sha256}")
     if out is not None:
         grouping.save(out)
         console.print(f"saved to {out}")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -30,8 +30,9 @@ class Grouping(BaseModel):
 
     schema_hash: str
     groups: tuple[tuple[str, ...], ...]
-    seeds: tuple[str, ...]
-    """The most dissimilar pair that seeded the first two groups (empty when K = 1)."""
+    anchors: tuple[str, ...] = Field(validation_alias=AliasChoices("anchors", "seeds"))
+    """The most dissimilar pair of relations that started the first two groups (empty when K = 1). Named
+    `anchors`, not seeds, as `--seeds` names example sentences; artifacts saved as "seeds" still load."""
     refined: bool = True
     """Whether the swap pass ran after the paper's greedy placement (see `group_relations`)."""
 
@@ -93,32 +94,32 @@ def default_k(n_labels: int) -> int:
 
 
 def group_relations(schema: RelationSchema, k: int | None = None, *, refine: bool = True) -> Grouping:
-    """Greedy grouping of the paper: seed with the most dissimilar pair, then always make the placement
+    """Greedy grouping of the paper: start from the most dissimilar pair (the anchors), then always make the placement
     whose highest similarity to the group's current members is lowest, keeping sizes balanced.
 
     The greedy order places easy relations first, so the balance bound can force the last ones into a
     group beside their near twins (on SemEval both directions of Cause-Effect end up together, cosine 1.0).
     `refine` then swaps members between groups while that lowers the total within-group similarity; the
-    seeds stay put and sizes do not change. `refine=False` gives the paper's placement exactly."""
+    anchors stay put and sizes do not change. `refine=False` gives the paper's placement exactly."""
     labels = schema.labels
     n = len(labels)
     k = default_k(n) if k is None else k
     if not 1 <= k <= n:
         raise SettingError(f"the number of groups must be between 1 and {n}, not {k}")
     if k == 1:
-        return Grouping(schema_hash=schema.sha256, groups=(tuple(labels),), seeds=(), refined=refine)
+        return Grouping(schema_hash=schema.sha256, groups=(tuple(labels),), anchors=(), refined=refine)
 
     similarity = description_similarity(schema)
     masked = similarity + np.eye(n) * 10.0  # never pick a label as its own most dissimilar partner
     first, second = np.unravel_index(int(np.argmin(masked)), masked.shape)
     members: list[list[int]] = [[int(first)], [int(second)]] + [[] for _ in range(k - 2)]
     placed = {int(first), int(second)}
-    # Groups beyond the two seeds start from the label least similar to everything placed so far.
+    # Groups beyond the two anchors start from the label least similar to everything placed so far.
     for group in members[2:]:
         free = [i for i in range(n) if i not in placed]
-        seed = min(free, key=lambda i: (max(similarity[i, j] for j in placed), i))
-        group.append(seed)
-        placed.add(seed)
+        start = min(free, key=lambda i: (max(similarity[i, j] for j in placed), i))
+        group.append(start)
+        placed.add(start)
 
     small, extra = divmod(n, k)  # `extra` groups get small + 1 members, the rest exactly `small`
     while len(placed) < n:
@@ -141,8 +142,8 @@ def group_relations(schema: RelationSchema, k: int | None = None, *, refine: boo
     if refine:
         _swap_until_stable(members, similarity, frozen={int(first), int(second)})
     groups = tuple(tuple(labels[i] for i in sorted(group)) for group in members)
-    seeds = (labels[int(first)], labels[int(second)])
-    return Grouping(schema_hash=schema.sha256, groups=groups, seeds=seeds, refined=refine)
+    anchors = (labels[int(first)], labels[int(second)])
+    return Grouping(schema_hash=schema.sha256, groups=groups, anchors=anchors, refined=refine)
 
 
 def _swap_until_stable(members: list[list[int]], similarity: np.ndarray, frozen: set[int]) -> None:

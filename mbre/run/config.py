@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -52,9 +53,18 @@ def from_file(path: str | Path) -> dict[str, Any]:
                 field=key,
             )
         if key not in SETTINGS:
-            raise InputError(source, f"unknown setting; known: {', '.join(SETTINGS)}", line=line, field=key)
+            raise InputError(source, unknown_setting(key), line=line, field=key)
         settings[key] = _coerce(key, value, source=source, line=line)
     return settings
+
+
+def unknown_setting(key: str) -> str:
+    """The message for a key that is no setting: the nearest settings if it looks like a typo, else
+    every setting's name."""
+    near = difflib.get_close_matches(key, SETTINGS, n=3, cutoff=0.6)
+    if near:
+        return f"unknown setting; did you mean {' or '.join(repr(name) for name in near)}?"
+    return f"unknown setting; known: {', '.join(SETTINGS)}"
 
 
 def from_environment(environ: typing.Mapping[str, str] | None = None) -> dict[str, Any]:

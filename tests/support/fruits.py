@@ -37,7 +37,7 @@ SCHEMA = RelationSchema.build(
     ]
     + [RelationType(label="Other", description="Nothing links the head and the tail.")]
 )
-GROUPING = Grouping(schema_hash=SCHEMA.sha256, groups=(("A", "C", "Other"), ("B", "D")), seeds=())
+GROUPING = Grouping(schema_hash=SCHEMA.sha256, groups=(("A", "C", "Other"), ("B", "D")), anchors=())
 INVENTORY = Inventory.build(SCHEMA, GROUPING)
 
 

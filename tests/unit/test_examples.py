@@ -1,14 +1,17 @@
-"""The shipped examples: the relation inventory and sentences load, and examples/run_graph.py runs end to
-end against a scripted model."""
+"""The shipped examples: the relation inventory, sentences and config load, and examples/run_graph.py runs
+end to end against a scripted model."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+import tomllib
 from types import ModuleType
 
 import pytest
 
-from mbre import RelationSchema, read_instances
+from mbre import MbreContext, RelationSchema, read_instances
+from mbre.run.config import SETTINGS, from_file
 from tests.support.data import EXAMPLES
 from tests.support.fakes import ScriptedChatModel, gold_model, is_group_question
 
@@ -64,3 +67,31 @@ def test_run_graph_script(capsys: pytest.CaptureFixture[str]) -> None:
     assert "'event': 'decided'" in out and "'label': 'ceo_of'" in out
     assert any(is_group_question(m) for m in model.calls)
     assert not all(is_group_question(m) for m in model.calls)
+
+
+def _assignments(text: str, commented: bool) -> dict[str, object]:
+    """The `key = value` lines of a TOML text, the commented-out ones (`# key = value`) or the others."""
+    prefix = "# " if commented else ""
+    lines = [line.removeprefix(prefix) for line in text.splitlines() if line.startswith(prefix)]
+    document = tomllib.loads("\n".join(line for line in lines if re.match(r"[a-z_]+ = ", line)))
+    return dict(document)
+
+
+def test_example_config_names_every_setting_and_states_the_defaults():
+    text = (EXAMPLES / "mbre.toml").read_text()
+    active, commented = _assignments(text, commented=False), _assignments(text, commented=True)
+    assert sorted([*active, *commented]) == sorted(SETTINGS)  # each setting exactly once
+    assert from_file(EXAMPLES / "mbre.toml") == active
+    defaults = MbreContext()
+    assert all(getattr(defaults, name) == value for name, value in active.items())
+    assert all(getattr(defaults, name) in (None, ()) for name in commented)
+
+
+def test_example_config_commented_values_are_valid(tmp_path):
+    """Uncommented, every example value loads: the file never suggests a value mbre refuses."""
+    text = (EXAMPLES / "mbre.toml").read_text()
+    config = tmp_path / "mbre.toml"
+    config.write_text(re.sub(r"^# ([a-z_]+ = )", r"\1", text, flags=re.MULTILINE))
+    settings = from_file(config)
+    assert set(settings) == set(SETTINGS)
+    assert MbreContext(**settings).route_top_k == 2

@@ -34,11 +34,11 @@ def test_semeval_has_three_groups_of_seven_six_six(semeval_schema):
 
 
 @pytest.mark.parametrize("refine", [True, False])
-def test_most_dissimilar_pair_seeds_two_groups(semeval_schema, refine):
+def test_most_dissimilar_pair_anchors_two_groups(semeval_schema, refine):
     for schema in schemas(semeval_schema)[:3]:
         similarity = description_similarity(schema)
         grouping = group_relations(schema, refine=refine)
-        a, b = grouping.seeds
+        a, b = grouping.anchors
         ia, ib = schema.labels.index(a), schema.labels.index(b)
         off_diagonal = similarity + np.eye(len(schema.labels)) * 10
         assert similarity[ia, ib] == pytest.approx(off_diagonal.min())
@@ -97,3 +97,14 @@ def test_artifact_round_trip_and_tamper_detection(semeval_schema, tmp_path):
     grouping.save(path)
     with pytest.raises(InputError, match="another relation schema"):
         Grouping.load(path, synthetic_schema(13))
+
+
+def test_an_artifact_saved_with_the_former_name_seeds_still_loads(semeval_schema, tmp_path):
+    grouping = group_relations(semeval_schema)
+    path = tmp_path / "grouping.json"
+    grouping.save(path)
+    document = json.loads(path.read_text())
+    assert document["anchors"] == list(grouping.anchors) and "seeds" not in document
+    document["seeds"] = document.pop("anchors")
+    path.write_text(json.dumps(document))
+    assert Grouping.load(path, semeval_schema) == grouping

@@ -25,7 +25,12 @@ def test_precedence_file_env_flags(tmp_path, monkeypatch):
 def test_unknown_setting_names_file_line_and_field(tmp_path):
     config = tmp_path / "mbre.toml"
     config.write_text('model = "local"\n\nepsilonn = 0.1\n')
-    with pytest.raises(InputError, match=r"mbre.toml:3: field 'epsilonn': unknown setting"):
+    with pytest.raises(
+        InputError, match=r"mbre.toml:3: field 'epsilonn': unknown setting; did you mean 'epsilon'\?"
+    ):
+        load_context(config)
+    config.write_text("colour = 1\n")
+    with pytest.raises(InputError, match=r"field 'colour': unknown setting; known: model, "):
         load_context(config)
 
 
