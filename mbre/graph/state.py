@@ -6,7 +6,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from mbre.schemas.instances import Instance
+from mbre.schemas.instances import Instance, parse_instance
 from mbre.schemas.results import Decision, Extraction, Usage, Verdict
 
 
@@ -16,6 +16,10 @@ class InputState:
 
     instance: Instance
     """The sentence, with its head and tail spans."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.instance, dict):  # JSON in the input format, as a server (`langgraph dev`) sends it
+            self.instance = parse_instance(self.instance, source="input instance", line=1)
 
 
 @dataclass(kw_only=True)

@@ -61,7 +61,7 @@ def from_file(path: str | Path) -> dict[str, Any]:
 def unknown_setting(key: str) -> str:
     """The message for a key that is no setting: the nearest settings if it looks like a typo, else
     every setting's name."""
-    near = difflib.get_close_matches(key, SETTINGS, n=3, cutoff=0.6)
+    near = difflib.get_close_matches(key, SETTINGS, n=3, cutoff=0.75)
     if near:
         return f"unknown setting; did you mean {' or '.join(repr(name) for name in near)}?"
     return f"unknown setting; known: {', '.join(SETTINGS)}"

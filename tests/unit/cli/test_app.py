@@ -50,5 +50,5 @@ def test_a_mistyped_setting_gets_the_nearest_one(tmp_path):
         + [str(config)]
     )
     assert result.exit_code == 2
-    assert "mbre.toml:2: field 'treshold': unknown setting; did you mean 'threshold'?" in result.output
+    assert "mbre.toml:2: field 'treshold': unknown setting; did you mean 'threshold' or" in result.output
     assert not (tmp_path / "run" / "samples.jsonl").exists()
