@@ -18,7 +18,7 @@ class InputState:
     """The sentence, with its head and tail spans."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.instance, dict):  # JSON in the input format, as a server (`langgraph dev`) sends it
+        if isinstance(self.instance, dict):  # JSON in the input format, as a server (langgraph dev) sends
             self.instance = parse_instance(self.instance, source="input instance", line=1)
 
 

@@ -94,8 +94,9 @@ def default_k(n_labels: int) -> int:
 
 
 def group_relations(schema: RelationSchema, k: int | None = None, *, refine: bool = True) -> Grouping:
-    """Greedy grouping of the paper: start from the most dissimilar pair (the anchors), then always make the placement
-    whose highest similarity to the group's current members is lowest, keeping sizes balanced.
+    """Greedy grouping of the paper: start from the most dissimilar pair (the anchors), then always make
+    the placement whose highest similarity to the group's current members is lowest, keeping sizes
+    balanced.
 
     The greedy order places easy relations first, so the balance bound can force the last ones into a
     group beside their near twins (on SemEval both directions of Cause-Effect end up together, cosine 1.0).

@@ -44,11 +44,9 @@ def test_a_mistyped_flag_gets_the_nearest_one():
 def test_a_mistyped_setting_gets_the_nearest_one(tmp_path):
     config = tmp_path / "mbre.toml"
     config.write_text('model = "local"\ntreshold = 0.8\n')
-    args = ["discover", "--relations", str(EXAMPLES / "relations.json"), "--input"]
-    result = runner.invoke(
-        app, [*args, str(EXAMPLES / "sentences.jsonl"), "--run-dir", str(tmp_path / "run"), "--config"]
-        + [str(config)]
-    )
+    args = ["discover", "--relations", str(EXAMPLES / "relations.json")]
+    args += ["--input", str(EXAMPLES / "sentences.jsonl"), "--run-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, [*args, "--config", str(config)])
     assert result.exit_code == 2
     assert "mbre.toml:2: field 'treshold': unknown setting; did you mean 'threshold' or" in result.output
     assert not (tmp_path / "run" / "samples.jsonl").exists()
