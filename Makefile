@@ -20,7 +20,7 @@ LS_VERSION := 1.23.2
 LS_OFFLINE := LABEL_STUDIO_COLLECT_ANALYTICS=false SENTRY_DSN= FRONTEND_SENTRY_DSN= LATEST_VERSION_CHECK=false \
 	FEATURE_FLAGS_OFFLINE=true
 
-.PHONY: install quickstart test lint labelstudio chromium
+.PHONY: install quickstart test lint labelstudio studio chromium
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +40,13 @@ install: $(VENV)/.installed $(LS_VENV)/.installed
 # Label Studio for reviewing, on this machine only: http://127.0.0.1:8080, data in ~/.local/share/label-studio.
 labelstudio: $(LS_VENV)/.installed
 	$(LS_OFFLINE) $(LS_VENV)/bin/label-studio start --no-browser --internal-host 127.0.0.1 --port 8080
+
+# The graph in LangGraph Studio: `langgraph dev` on http://127.0.0.1:2024 (langgraph.json), with its CLI
+# analytics, version check and LangSmith tracing off; Studio, a web page, then talks to it from the browser.
+STUDIO_OFFLINE := LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false \
+	LANGCHAIN_TRACING_V2=false
+studio: install
+	$(STUDIO_OFFLINE) $(VENV)/bin/langgraph dev --host 127.0.0.1 --port 2024 --no-browser
 
 quickstart: install
 	$(VENV)/bin/mbre discover --relations examples/relations.json --input examples/sentences.jsonl \

@@ -5,9 +5,8 @@ writes a training set, and `evaluate` and `student` score strategies and samples
 from __future__ import annotations
 
 import difflib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from mbre.cli.calibrate import calibrate_command
@@ -21,6 +20,9 @@ from mbre.cli.review import review_app
 from mbre.cli.student import student_command
 from mbre.cli.view import view_command
 from mbre.version import mbre_version
+
+if TYPE_CHECKING:
+    from typer._click.core import Command  # typer's own copy of click, whose types its groups use
 
 #: The commands in the order a user needs them, from text to a training set, then the measuring ones;
 #: `--help` lists them so (a command not named here comes last).
@@ -43,13 +45,13 @@ class WorkflowGroup(HandledGroup):
     """The app's command group: commands in workflow order, and a near miss named for a mistyped one
     (click names one for a mistyped option already)."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]  # typer's subclass
         names = super().list_commands(ctx)
         return sorted(names, key=lambda name: WORKFLOW.index(name) if name in WORKFLOW else len(WORKFLOW))
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(  # type: ignore[override]  # typer passes its subclass of the context
+        self, ctx: typer.Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
             near = difflib.get_close_matches(name, self.list_commands(ctx), n=1)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from mbre.errors import SettingError
 from mbre.llm.local.server import DEFAULT_SLOTS
@@ -101,9 +102,11 @@ class ModelSettings:
     context_tokens: AtLeastOne | None = setting(None)
     """The model's context window, for refusing sentences that cannot fit; None: the embedded server's
     per-slot context for `local`, no check for other providers."""
-    chat_model: BaseChatModel | None = dataclasses.field(default=None, repr=False, compare=False, hash=False)
+    chat_model: SkipJsonSchema[BaseChatModel | None] = dataclasses.field(
+        default=None, repr=False, compare=False, hash=False
+    )
     """A ready chat model that replaces `model` for every role (tests, custom providers); not a setting
-    that a file or a flag can give."""
+    that a file or a flag can give, so not in the JSON schema a server (LangGraph Studio) shows."""
 
     def __post_init__(self) -> None:
         for name in setting_types(type(self)):
