@@ -1,6 +1,7 @@
 """The `mbre` command: `group` shows the relation groups, `plan` prices a corpus, `discover` labels it,
-`evaluate` and `student` score strategies and samples against gold data, `calibrate` picks thresholds, `view`
-shows a run, `review` sends samples to Label Studio and back, and `export` writes a training set."""
+`evaluate` and `student` score strategies and samples against gold data, `score` a finished run against its
+input's gold labels, `calibrate` picks thresholds, `view` shows a run, `review` sends samples to Label Studio
+and back, and `export` writes a training set."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mbre.cli.export import export_command
 from mbre.cli.group import group_command
 from mbre.cli.plan import plan_command
 from mbre.cli.review import review_app
+from mbre.cli.score import score_command
 from mbre.cli.student import student_command
 from mbre.cli.view import view_command
 
@@ -28,6 +30,7 @@ app.command("group")(group_command)
 app.command("discover")(discover_command)
 app.command("plan")(plan_command)
 app.command("evaluate")(evaluate_command)
+app.command("score")(score_command)
 app.command("student")(student_command)
 app.command("calibrate")(calibrate_command)
 app.command("view")(view_command)
