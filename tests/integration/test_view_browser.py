@@ -81,10 +81,11 @@ def test_the_page_loads_shows_every_sample_and_filters(tmp_path, monkeypatch):
         assert page.errors() == []
 
 
-def test_the_legend_arrow_gold_marks_and_sorting(tmp_path):
-    write_run(tmp_path / "run", JUDGED)
+def test_the_legend_arrow_gold_marks_and_sorting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "runs" / "example", JUDGED)
     page_file = tmp_path / "samples.html"
-    result = runner.invoke(app, ["view", str(tmp_path / "run"), "--out", str(page_file)])
+    result = runner.invoke(app, ["view", "runs/example", "--out", str(page_file)])
     assert result.exit_code == 0, result.output
     ids = [sample.id for sample in SAMPLES]
 
