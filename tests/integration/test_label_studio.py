@@ -120,6 +120,7 @@ def test_push_then_pull_needs_no_clicks_and_never_shows_the_key(server, tmp_path
     )
     project = client.projects.get(id=recorded["project"])
     assert project.title == "mbre: run" and recorded["url"] == server.url
+    assert project.model_version == "mbre"  # pre-labels from mbre's predictions
     schema = RelationSchema.from_file(relations)
     assert all(f'value="{label}"' in project.label_config for label in schema.labels)
 
@@ -133,9 +134,10 @@ def test_push_then_pull_needs_no_clicks_and_never_shows_the_key(server, tmp_path
     originals = {sample.id: sample for sample in SAMPLES}
     for task in tasks:
         mbre_id = task.data["mbre_id"]
-        predicted = [p["result"][0]["value"]["choices"][0] for p in client.predictions.list(task=task.id)]
+        predictions = client.predictions.list(task=task.id)
         label = originals[mbre_id].relation
-        assert predicted == ([] if label is None else [label])
+        assert [p.result[0]["value"]["choices"][0] for p in predictions] == ([] if label is None else [label])
+        assert [p.model_version for p in predictions] == (["mbre"] if label else [])
         if mbre_id == SKIPPED:
             client.annotations.create(id=task.id, result=[], was_cancelled=True)
             continue
