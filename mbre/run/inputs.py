@@ -77,22 +77,23 @@ def store_inputs(run: RunDir, schema: RelationSchema, given: GivenFiles | None =
 
 
 def _kept_schema(target: Path, schema: RelationSchema, given: GivenFiles) -> tuple[StoredFile, str | None]:
-    if given.relations is not None:
-        data = _read(given.relations)
-        if data is not None:
-            write_atomic(target, data)
-            try:
-                same = RelationSchema.from_file(target, no_relation=given.no_relation).sha256 == schema.sha256
-            except InputError:
-                same = False
-            if same:
-                return StoredFile(name=target.name, source=str(given.relations), sha256=_sha256(data)), (
-                    given.no_relation
-                )
+    """The kept schema file and the `--no-relation` it needs."""
+    data = None if given.relations is None else _read(given.relations)
+    if data is not None and _reads_as(write_atomic(target, data), schema, given.no_relation):
+        return StoredFile(
+            name=target.name, source=str(given.relations), sha256=_sha256(data)
+        ), given.no_relation
     document = {"relations": [r.model_dump(mode="json") for r in schema.relations]}
     data = (json.dumps(document | {"no_relation": schema.no_relation_label}, indent=2) + "\n").encode()
     write_atomic(target, data)
     return StoredFile(name=target.name, source=schema.source, sha256=_sha256(data)), None
+
+
+def _reads_as(path: Path, schema: RelationSchema, no_relation: str | None) -> bool:
+    try:
+        return RelationSchema.from_file(path, no_relation=no_relation).sha256 == schema.sha256
+    except InputError:
+        return False
 
 
 def _copy(source: Path | None, target: Path) -> StoredFile | None:
