@@ -79,32 +79,6 @@ def _tasks(
     return [to_task(sample, doubt) for sample, doubt in chosen], label_config(choices_of(schema, samples))
 
 
-@review_app.command("export")
-def review_export_command(
-    run: RunArg,
-    out: Annotated[
-        Path, typer.Option(help="Directory for tasks.json and label_config.xml.", show_default=False)
-    ],
-    select: SelectOpt = "uncertain",
-    limit: LimitOpt = None,
-    seed: SeedOpt = 0,
-    low_confidence: LowConfidenceOpt = 0.9,
-    relations: SchemaOpt = None,
-    no_relation: NoRelationOpt = None,
-) -> None:
-    """Write Label Studio tasks (the sentence with its entities marked, mbre's label as a scored prediction)
-    and the labelling config that goes with them, for a server `review push` cannot reach."""
-    tasks, config = _tasks(run, select, limit, seed, low_confidence, relations, no_relation)
-    ensure_dir(out)
-    write_atomic(out / "tasks.json", json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
-    write_atomic(out / "label_config.xml", config)
-    console.print(
-        f"wrote {out / 'tasks.json'} and {out / 'label_config.xml'}: in Label Studio, create a project with "
-        "that labelling config, import the tasks, set Settings > Annotation > 'Use predictions to prelabel "
-        "tasks' to model version 'mbre', review, then export as JSON for `mbre review import`"
-    )
-
-
 @review_app.command("push")
 def review_push_command(
     run: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
@@ -152,6 +126,32 @@ def review_pull_command(
     _require_run_dir(run)
     instances, unanswered = pull(connect(url), url, run, project)
     _write_reviewed(instances, unanswered, out or run / "reviewed.jsonl")
+
+
+@review_app.command("export")
+def review_export_command(
+    run: RunArg,
+    out: Annotated[
+        Path, typer.Option(help="Directory for tasks.json and label_config.xml.", show_default=False)
+    ],
+    select: SelectOpt = "uncertain",
+    limit: LimitOpt = None,
+    seed: SeedOpt = 0,
+    low_confidence: LowConfidenceOpt = 0.9,
+    relations: SchemaOpt = None,
+    no_relation: NoRelationOpt = None,
+) -> None:
+    """Write Label Studio tasks (the sentence with its entities marked, mbre's label as a scored prediction)
+    and the labelling config that goes with them, for a server `review push` cannot reach."""
+    tasks, config = _tasks(run, select, limit, seed, low_confidence, relations, no_relation)
+    ensure_dir(out)
+    write_atomic(out / "tasks.json", json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+    write_atomic(out / "label_config.xml", config)
+    console.print(
+        f"wrote {out / 'tasks.json'} and {out / 'label_config.xml'}: in Label Studio, create a project with "
+        "that labelling config, import the tasks, set Settings > Annotation > 'Use predictions to prelabel "
+        "tasks' to model version 'mbre', review, then export as JSON for `mbre review import`"
+    )
 
 
 @review_app.command("import")
