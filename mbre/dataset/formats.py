@@ -161,6 +161,11 @@ def write_hf(splits: Splits, labels: list[str], out: Path) -> list[Path]:
     }
     everything = [record for records in splits.values() for record in records]
     extra = list(dict.fromkeys(key for r in everything for key in r.sample.extra if key not in fixed))
+    try:  # typed over every split at once, so each split has the same columns of the same types
+        inferred = Dataset.from_dict({key: [r.sample.extra.get(key) for r in everything] for key in extra})
+    except (TypeError, ValueError) as exc:  # pyarrow's ArrowInvalid and ArrowTypeError among them
+        raise SettingError(f"the input's extra fields cannot be columns ({exc})") from exc
+    features = Features({**fixed, **{key: inferred.features[key] for key in extra}})
     datasets = DatasetDict()
     for name, records in splits.items():
         columns: dict[str, list[Any]] = {
@@ -174,11 +179,7 @@ def write_hf(splits: Splits, labels: list[str], out: Path) -> list[Path]:
             "reviewed": [r.reviewed for r in records],
             **{key: [r.sample.extra.get(key) for r in records] for key in extra},
         }
-        try:
-            dataset = Dataset.from_dict(columns)
-        except (TypeError, ValueError) as exc:  # pyarrow's ArrowInvalid and ArrowTypeError among them
-            raise SettingError(f"the input's extra fields cannot be a column ({exc})") from exc
-        datasets[name] = dataset.cast(Features({**fixed, **{key: dataset.features[key] for key in extra}}))
+        datasets[name] = Dataset.from_dict(columns, features=features)
     directory = out / "hf"
     files: list[Path] = [directory]
     try:

@@ -133,3 +133,11 @@ def test_every_split_gets_its_file(tmp_path):
     saved = load_from_disk(str(directory))
     assert {name: len(saved[name]) for name in splits} == {"train": 4, "dev": 2, "test": 1}
     assert [path.name for path in parquets] == ["train.parquet", "dev.parquet", "test.parquet"]
+
+
+def test_hf_types_the_extra_fields_alike_in_every_split(tmp_path):
+    splits = {"train": RECORDS[1:2], "test": RECORDS[:1]}  # doc_id only in test's record
+    directory, *_ = write_hf(splits, LABELS, tmp_path)
+    saved = load_from_disk(str(directory))
+    assert saved["train"].features == saved["test"].features
+    assert (saved["train"]["doc_id"], saved["test"]["doc_id"]) == ([None], ["doc-0"])
