@@ -1,6 +1,7 @@
 """The `mbre` command: `group` shows the relation groups, `plan` prices a corpus, `discover` labels it,
 `view` shows a run, `review` sends samples to Label Studio and back, `calibrate` picks thresholds, `export`
-writes a training set, and `evaluate` and `student` score strategies and samples against gold data."""
+writes a training set, `score` scores a finished run against its input's gold labels, and `evaluate` and
+`student` score strategies and samples against gold data."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mbre.cli.export import export_command
 from mbre.cli.group import group_command
 from mbre.cli.plan import plan_command
 from mbre.cli.review import review_app
+from mbre.cli.score import score_command
 from mbre.cli.student import student_command
 from mbre.cli.view import view_command
 from mbre.version import mbre_version
@@ -91,5 +93,6 @@ app.command("view")(view_command)
 app.add_typer(review_app, name="review")
 app.command("calibrate")(calibrate_command)
 app.command("export")(export_command)
+app.command("score")(score_command)
 app.command("evaluate")(evaluate_command)
 app.command("student")(student_command)

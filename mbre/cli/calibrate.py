@@ -8,14 +8,13 @@ from typing import Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.cli.options import FormatOpt, NoRelationOpt, RelationsOpt
+from mbre.cli.options import FormatOpt, NoRelationOpt, SchemaOpt
 from mbre.cli.tables import print_rows
 from mbre.errors import InputError
 from mbre.schemas.table import Rows
 
 
 def calibrate_command(
-    relations: RelationsOpt,
     run_dir: Annotated[
         Path,
         typer.Option("--run-dir", help="A run labelled with decision=calibrated.", show_default=False),
@@ -34,6 +33,7 @@ def calibrate_command(
         int, typer.Option(help="Fewer reviewed samples of a relation than this: it takes the default.")
     ] = 5,
     format: FormatOpt = "auto",
+    relations: SchemaOpt = None,
     no_relation: NoRelationOpt = None,
 ) -> None:
     """Pick per-relation thresholds of the calibrated decision from reviewed samples (`--gold`), so that
@@ -42,13 +42,13 @@ def calibrate_command(
     from mbre.evaluation.gold import load_gold
     from mbre.evaluation.replays import redecide
     from mbre.evaluation.thresholds import pick_thresholds
+    from mbre.run.inputs import require_run_schema
     from mbre.run.rundir import RunDir
-    from mbre.schemas.relations import RelationSchema
 
-    schema = RelationSchema.from_file(relations, no_relation=no_relation)
     run = RunDir(run_dir)
     if not run.samples_file.exists():
         raise InputError(str(run_dir), "not a run directory: it has no samples.jsonl")
+    schema = require_run_schema(run_dir, relations, no_relation)
     samples = run.samples()
     reviewed = {
         instance.id: str(instance.relation) for instance in load_gold(gold, format, labels=schema.labels)

@@ -88,6 +88,7 @@ def discover_command(
     from mbre.cli.progress import RunProgress
     from mbre.run.budget import parse_budget
     from mbre.run.discover import discover
+    from mbre.run.inputs import GivenFiles
     from mbre.run.lock import hold
     from mbre.run.rundir import RunDir
     from mbre.run.signals import stop_with_error
@@ -130,6 +131,7 @@ def discover_command(
                     fresh=fresh,
                     budget=spend,
                     quarantined=bad,
+                    given=GivenFiles(relations, no_relation, seeds, thresholds),
                 )
     _print_summary(summary, RunDir(run_dir), ctx)
     raise typer.Exit(_exit_status(summary, run_dir))

@@ -93,6 +93,7 @@ def evaluate_command(
     from mbre.evaluation.replays import parse_epsilons
     from mbre.evaluation.report import write_evaluation
     from mbre.evaluation.strategies import evaluate
+    from mbre.run.inputs import GivenFiles
     from mbre.run.lock import hold
     from mbre.run.signals import stop_with_error
 
@@ -135,6 +136,7 @@ def evaluate_command(
                     files={role: path for role, path in files.items() if path is not None},
                     fresh=fresh,
                     epsilons=swept,
+                    given=GivenFiles(relations, no_relation, seeds, thresholds),
                 )
             write_evaluation(evaluation, report_dir)
     print_evaluation(evaluation, table_console())

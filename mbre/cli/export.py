@@ -34,16 +34,26 @@ def export_command(
     reviewed: Annotated[
         Path | None, typer.Option(help="Reviewed sentences (`mbre review import`); their labels win.")
     ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Train, dev and test shares, e.g. 0.8,0.1,0.1: three files, each class cut alike (--seed).",
+            show_default=False,
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     relations: SchemaOpt = None,
     no_relation: NoRelationOpt = None,
 ) -> None:
     """Write the run's labelled samples as a training set: reviewed labels over discovered ones, the keep
-    rule and the confidence filter, the paper's class balancing, and a dataset card."""
+    rule and the confidence filter, the paper's class balancing, the splits, and a dataset card. The class
+    list is the run's relation schema, in its order."""
     from mbre.dataset.export import export_dataset
-    from mbre.schemas.relations import RelationSchema
+    from mbre.dataset.splits import parse_split
+    from mbre.run.inputs import run_schema
 
-    schema = RelationSchema.from_file(relations, no_relation=no_relation) if relations else None
+    shares = parse_split(split) if split is not None else None
+    schema = run_schema(run, relations, no_relation)
     result = export_dataset(
         run,
         format,
@@ -55,16 +65,34 @@ def export_command(
         reviewed=reviewed,
         schema=schema,
         no_relation=no_relation,
+        split=shares,
     )
     cap = "" if result.cap is None else f", cap {result.cap}"
     print_rows(
         Rows(
             title=f"{sum(result.exported.values())} samples exported ({format}, balance {balance}{cap})",
-            headers=["class", "kept", "exported"],
+            headers=["id", "class", "kept", "exported", "dropped"],
             rows=[
-                [label, str(count), str(result.exported[label])]
-                for label, count in sorted(result.kept.items())
+                [
+                    str(i),
+                    label,
+                    str(result.kept[label]),
+                    str(result.exported[label]),
+                    str(result.dropped[label]),
+                ]
+                for i, label in enumerate(result.labels)
             ],
         )
     )
+    dropped = sum(result.dropped.values())
+    if dropped:
+        console.print(f"balance {balance} left out {dropped} samples: --balance none keeps every one")
+    if schema is None:
+        console.print(
+            "[yellow]no relation schema[/]: the classes are the labels present, sorted; pass --relations "
+            "for the schema's full list in its order",
+            highlight=False,
+        )
+    if shares is not None:
+        console.print("splits: " + ", ".join(f"{name} {count}" for name, count in result.splits.items()))
     console.print("wrote " + ", ".join(str(path) for path in result.files))

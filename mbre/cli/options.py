@@ -76,7 +76,10 @@ RunArg = Annotated[
 ]
 SchemaOpt = Annotated[
     Path | None,
-    typer.Option("--relations", help="Relation schema (JSON): every label, its definition, no-relation."),
+    typer.Option(
+        "--relations",
+        help="Relation schema (JSON); default: the one the run kept. One of another hash is refused.",
+    ),
 ]
 KeepOpt = Annotated[
     KeepRule,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.cli.options import RunArg
+from mbre.cli.options import NoRelationOpt, RunArg, SchemaOpt
 from mbre.files import ensure_dir, write_atomic
 
 
@@ -17,16 +17,22 @@ def view_command(
     out: Annotated[
         Path | None, typer.Option(help="The HTML file to write (default: samples.html beside the samples).")
     ] = None,
+    relations: SchemaOpt = None,
+    no_relation: NoRelationOpt = None,
 ) -> None:
-    """Write one HTML page of a run's samples: each sentence with its head and tail, label, confidence and
-    rule, the group answers and verdicts on a click, filters and charts. It opens from disk, offline."""
+    """Write one HTML page of a run's samples: each sentence with its head and tail, the direction, label,
+    confidence and rule, right or wrong where the input had gold labels, the group answers and verdicts on a
+    click, filters, sorting and charts. It opens from disk, offline."""
+    from mbre.run.inputs import run_schema
     from mbre.run.rundir import read_samples, samples_path
     from mbre.view.page import render_page, run_facts
 
     source = samples_path(run)
     samples = read_samples(source)
+    schema = run_schema(run, relations, no_relation)
     target = out or source.with_suffix(".html")
     ensure_dir(target.parent)
-    page = render_page(samples, title=f"mbre samples: {run}", run=run_facts(samples, str(source)))
+    title = f"mbre samples: {run}"
+    page = render_page(samples, title=title, run=run_facts(samples, str(source)), schema=schema)
     write_atomic(target, page)
     console.print(f"{len(samples)} samples written to {target}")

@@ -30,6 +30,12 @@ class CardFacts:
     reviewed_file: Path | None
     reviewed_sha256: str | None
     no_relation: str | None
+    labels: list[str]
+    """The class list, in class-id order."""
+    schema: bool
+    """Whether the class list is the schema's (else the labels present, sorted)."""
+    splits: dict[str, int]
+    split: tuple[float, float, float] | None
 
 
 def dataset_card(
@@ -63,13 +69,27 @@ def dataset_card(
         f"- Balance: {_balance_text(facts)}",
         f"- No-relation label: {facts.no_relation or 'unknown'}",
         f"- Samples exported: {len(exported)}",
+        f"- Splits: {_splits_text(facts)}",
+        "- Each row keeps the input's other fields, `confidence` (mbre's, of the label; none where a "
+        "reviewer changed it), `confidence_source` and `reviewed`",
         "",
-        "## Counts per class",
+        "## Classes",
         "",
-        "| class | kept | exported |",
-        "| --- | ---: | ---: |",
-        *(f"| {label} | {before[label]} | {after[label]} |" for label in sorted(before)),
+        "Class ids in this order"
+        + (
+            " (the relation schema's: every relation, whether or not a sample has it)."
+            if facts.schema
+            else " (the labels present, sorted: the run kept no schema and none was given)."
+        ),
         "",
+        "| id | class | kept | exported | dropped by balancing |",
+        "| ---: | --- | ---: | ---: | ---: |",
+        *(
+            f"| {i} | {label} | {before[label]} | {after[label]} | {before[label] - after[label]} |"
+            for i, label in enumerate(facts.labels)
+        ),
+        "",
+        *_dropped_text(before, after),
         "## Provenance",
         "",
         *(f"- {name}: {_values(samples, name)}" for name in type(samples[0].provenance).model_fields),
@@ -77,6 +97,21 @@ def dataset_card(
     if facts.input_sha256:
         lines.append(f"- input file sha256: {facts.input_sha256}")
     return "\n".join(lines) + "\n"
+
+
+def _splits_text(facts: CardFacts) -> str:
+    counts = ", ".join(f"{name} {count}" for name, count in facts.splits.items())
+    if facts.split is None:
+        return f"none ({counts})"
+    shares = ", ".join(f"{share:g}" for share in facts.split)
+    return f"{counts}: shares {shares} of every class (label-stratified, seed {facts.seed})"
+
+
+def _dropped_text(before: Counter[str], after: Counter[str]) -> list[str]:
+    dropped = sum((before - after).values())
+    if not dropped:
+        return []
+    return [f"Balancing left out {dropped} samples; `--balance none` keeps every one.", ""]
 
 
 def _balance_text(facts: CardFacts) -> str:

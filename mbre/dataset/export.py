@@ -1,5 +1,5 @@
 """`mbre export` as a function: a run's samples, reviewed labels over them, the keep rule, the confidence
-filter and the balance rule, written in one format with its dataset card."""
+filter and the balance rule, cut into splits if asked, written in one format with its dataset card."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mbre.dataset.balance import balance
 from mbre.dataset.card import CardFacts, dataset_card
 from mbre.dataset.formats import WRITERS
 from mbre.dataset.labelled import keep_labelled, label_inventory
+from mbre.dataset.splits import split_records
 from mbre.errors import InputError
 from mbre.files import ensure_dir, write_atomic
 from mbre.run.rundir import Manifest, RunDir, file_sha256, read_samples, samples_path
@@ -22,12 +23,21 @@ from mbre.schemas.relations import RelationSchema
 
 @dataclass(frozen=True)
 class Exported:
-    """What was written: the files, the counts per class before and after balancing, and the cap."""
+    """What was written: the files, the counts per class before and after balancing, the cap, and the
+    counts per split."""
 
     files: list[Path]
     kept: Counter[str]
     exported: Counter[str]
     cap: int | None
+    labels: list[str]
+    """The class list, in class-id order."""
+    splits: dict[str, int]
+
+    @property
+    def dropped(self) -> Counter[str]:
+        """Samples balancing left out, per class."""
+        return self.kept - self.exported
 
 
 def export_dataset(
@@ -42,14 +52,18 @@ def export_dataset(
     reviewed: Path | None = None,
     schema: RelationSchema | None = None,
     no_relation: str | None = None,
+    split: tuple[float, float, float] | None = None,
 ) -> Exported:
+    """`schema` fixes the class list and its order (else the labels present, sorted); `split` the train, dev
+    and test shares (else one train file)."""
     source = samples_path(run)
     samples = read_samples(source)
     kept = keep_labelled(samples, reviewed=reviewed, keep=keep, min_confidence=min_confidence)
     labels, no_relation = label_inventory(kept.records, schema, no_relation)
     records, cap = balance(kept.records, balance_rule, no_relation, seed)
     ensure_dir(out)
-    files = WRITERS[format](records, labels, out)
+    splits = split_records(records, split, seed) if split else {"train": records}
+    files = WRITERS[format](splits, labels, out)
     manifest = RunDir(run).manifest_file if run.is_dir() else None
     facts = CardFacts(
         source=source,
@@ -65,6 +79,10 @@ def export_dataset(
         reviewed_file=reviewed,
         reviewed_sha256=file_sha256(reviewed) if reviewed else None,
         no_relation=no_relation,
+        labels=labels,
+        schema=schema is not None,
+        splits={name: len(part) for name, part in splits.items()},
+        split=split,
     )
     card = write_atomic(out / "README.md", dataset_card(samples, kept, records, facts))
     return Exported(
@@ -72,6 +90,8 @@ def export_dataset(
         kept=Counter(r.relation for r in kept.records),
         exported=Counter(r.relation for r in records),
         cap=cap,
+        labels=labels,
+        splits={name: len(part) for name, part in splits.items()},
     )
 
 

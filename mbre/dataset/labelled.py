@@ -22,6 +22,15 @@ class Labelled:
     relation: str
     reviewed: bool
 
+    @property
+    def confidence(self) -> float | None:
+        """mbre's confidence in the label; None when a reviewer changed it, since mbre did not score it."""
+        return self.sample.confidence if self.relation == self.sample.relation else None
+
+    @property
+    def confidence_source(self) -> str | None:
+        return self.sample.confidence_source if self.confidence is not None else None
+
     def instance(self) -> Instance:
         """The sentence in mbre's input format, labelled."""
         s = self.sample

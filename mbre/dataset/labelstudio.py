@@ -130,6 +130,11 @@ def read_export(path: str | Path) -> tuple[list[Instance], int]:
         raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(source, f"not Label Studio's JSON export: {exc}") from exc
+    return parse_export(document, source)
+
+
+def parse_export(document: object, source: str) -> tuple[list[Instance], int]:
+    """`read_export` of the export already decoded (as the SDK returns it); `source` names it in errors."""
     if not isinstance(document, list):
         raise InputError(source, "not Label Studio's JSON export: expected a list of tasks")
     instances: list[Instance] = []

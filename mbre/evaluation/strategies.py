@@ -40,6 +40,7 @@ from mbre.graph.calibration import spent
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.run.discover import EventSink, discover, provenance
+from mbre.run.inputs import GivenFiles
 from mbre.run.lock import hold
 from mbre.run.rundir import RunDir
 from mbre.run.signals import signal_name
@@ -173,12 +174,13 @@ def evaluate(
     fresh: bool = False,
     epsilons: Sequence[float] = EPSILONS,
     top_ks: Sequence[int] = TOP_KS,
+    given: GivenFiles | None = None,
 ) -> Evaluation:
     """Label the gold slice with each arm (`mbre`, `mbre:paper`, ...) into `out_dir/<arm>/` (a discover run
     directory, so an interrupted evaluation resumes) and score every run against the gold labels.
 
     `on_event` also gets `{"event": "strategy", "strategy", "sentences"}` before each run. `files` are the
-    input files to hash into the record, by role.
+    input files to hash into the record, by role; `given` the files each run directory keeps.
     """
     arms = parse_arms(strategies)
     instances = select_slice(gold_instances, limit, seed)
@@ -211,39 +213,21 @@ def evaluate(
                 on_event=on_event,
                 callbacks=callbacks,
                 fresh=fresh,
+                given=given,
             )
             if summary.signal is not None:  # its scores would count the missing sentences as abstentions
                 raise Stopped(
                     summary.signal,
                     f"the {arm.name} run stopped ({signal_name(summary.signal)}): the same command resumes",
                 )
-            run = RunDir(run_dir)
-            by_id = {sample.id: sample for sample in run.samples()}
-            ordered = [by_id[instance.id] for instance in instances if instance.id in by_id]
-            failures = run.failures()
-            no_sample = {i.id: failures.get(i.id, "no sample") for i in instances if i.id not in by_id}
-            pred = [by_id[i.id].relation if i.id in by_id else None for i in instances]
-            usage = sum((sample.decision.usage for sample in ordered), Usage())
-            timed = [timing for timing in run.timings() if timing.cached_calls == 0]
-            cost = Cost(
-                sentences=len(ordered),
-                calls=usage.calls,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                processed_prompt_tokens=usage.processed_prompt_tokens,
-                timed_sentences=sum(timing.sentences for timing in timed),
-                seconds=sum(timing.seconds for timing in timed),
+            result, judged = judge_run(
+                arm, ctx.decision, run_dir, [i.id for i in instances], gold_labels, schema
             )
-            gold_by_id = {instance.id: label for instance, label in zip(instances, gold_labels, strict=True)}
-            judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in ordered]
-            curve = precision_yield(
-                [by_id.get(i.id) for i in instances], gold_labels, schema.no_relation_label
-            )
-            results.append(_score(arm, ctx, str(run_dir), gold_labels, pred, schema, no_sample, cost, curve))
+            results.append(result)
             replayed[arm.name] = judged
     mbre_arms = [r for r in results if r.strategy == "mbre"]
     reference = mbre_arms[0].name if mbre_arms else results[0].name
-    results = _with_ratios(results, reference)
+    results = with_ratios(results, reference)
     paper = next((replayed[r.name] for r in mbre_arms if r.decision == "paper"), [])
     routed = replayed[mbre_arms[0].name] if mbre_arms else []
     widths = sorted({*top_ks, *([base_ctx.route_top_k] if base_ctx.route_top_k else [])})
@@ -257,9 +241,44 @@ def evaluate(
     )
 
 
+def judge_run(
+    arm: Arm,
+    decision: DecisionPolicy,
+    run_dir: Path,
+    ids: Sequence[str],
+    gold: Sequence[str],
+    schema: RelationSchema,
+) -> tuple[StrategyResult, list[Sample]]:
+    """Score a finished run's samples of the sentences `ids` against their `gold` labels, with its cost and
+    its precision-yield curve; and those samples with their gold label, for the replays. A sentence without
+    a sample counts as an abstention."""
+    run = RunDir(run_dir)
+    by_id = {sample.id: sample for sample in run.samples()}
+    ordered = [by_id[key] for key in ids if key in by_id]
+    failures = run.failures()
+    no_sample = {key: failures.get(key, "no sample") for key in ids if key not in by_id}
+    pred = [by_id[key].relation if key in by_id else None for key in ids]
+    usage = sum((sample.decision.usage for sample in ordered), Usage())
+    timed = [timing for timing in run.timings() if timing.cached_calls == 0]
+    cost = Cost(
+        sentences=len(ordered),
+        calls=usage.calls,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        processed_prompt_tokens=usage.processed_prompt_tokens,
+        timed_sentences=sum(timing.sentences for timing in timed),
+        seconds=sum(timing.seconds for timing in timed),
+    )
+    gold_by_id = dict(zip(ids, gold, strict=True))
+    judged = [sample.model_copy(update={"gold": gold_by_id[sample.id]}) for sample in ordered]
+    curve = precision_yield([by_id.get(key) for key in ids], list(gold), schema.no_relation_label)
+    result = _score(arm, decision, str(run_dir), list(gold), pred, schema, no_sample, cost, curve)
+    return result, judged
+
+
 def _score(
     arm: Arm,
-    ctx: MbreContext,
+    decision: DecisionPolicy,
     samples: str,
     gold: list[str],
     pred: list[str | None],
@@ -277,7 +296,7 @@ def _score(
     return StrategyResult(
         name=arm.name,
         strategy=arm.strategy,
-        decision=ctx.decision,
+        decision=decision,
         samples=samples,
         accuracy=accuracy(gold, pred),
         micro=scores.micro,
@@ -293,7 +312,7 @@ def _score(
     )
 
 
-def _with_ratios(results: list[StrategyResult], reference: str) -> list[StrategyResult]:
+def with_ratios(results: list[StrategyResult], reference: str) -> list[StrategyResult]:
     (base,) = [r.cost for r in results if r.name == reference]
     measures = {
         "calls": lambda c: c.calls_per_sentence,

@@ -30,6 +30,7 @@ from mbre.llm.providers import context_window
 from mbre.llm.tokens import TokenCounter, token_counter
 from mbre.prompts.render import extraction_messages, prompts_hash
 from mbre.run.budget import Budget
+from mbre.run.inputs import GivenFiles, store_inputs
 from mbre.run.lock import hold
 from mbre.run.rundir import Manifest, RunDir, file_sha256
 from mbre.run.signals import exit_now, signal_name, stop_in_loop
@@ -247,6 +248,7 @@ def discover(
     fresh: bool = False,
     budget: Budget | None = None,
     quarantined: Sequence[InputError] = (),
+    given: GivenFiles | None = None,
 ) -> Summary:
     """Label every instance not yet finished in `run_dir` and append its sample there; `on_event` first
     hears `{"event": "resumed", "sentences"}` when some are finished or failed already.
@@ -256,13 +258,15 @@ def discover(
     `StorageError` (a full disk, a damaged cache) stops the run and is raised once the sentences in flight
     are done. The budget and a stop signal stop the run cleanly: no new sentence starts, the ones in flight
     finish; a second signal exits at once (`mbre.run.signals`). `quarantined` are the input lines refused
-    while reading; `input_sha256` is the input file's hash as it was read (see `manifest`)."""
+    while reading; `input_sha256` is the input file's hash as it was read (see `manifest`). The schema, and
+    the seeds and thresholds files in `given`, are kept in the run directory (`mbre.run.inputs`)."""
     if concurrency < 1:
         raise SettingError(f"concurrency must be at least 1, not {concurrency}")
     check_schema_fits(inventory, ctx)
     with hold(run_dir):
         run = RunDir(run_dir)
         run.open(manifest(inventory, ctx, instances, input_file, input_sha256), fresh=fresh)
+        store_inputs(run, inventory.schema, given)
         for error in quarantined:
             run.quarantine(error)
         done = run.finished_ids()

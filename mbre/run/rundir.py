@@ -6,6 +6,7 @@
     runs/x/quarantine.jsonl  the input lines refused on this invocation, with line and reason
     runs/x/timing.jsonl      one line per invocation: sentences decided, wall seconds, calls, cache hits
     runs/x/run.lock          held by the process writing the directory (see `mbre.run.lock`)
+    runs/x/relations.json    the schema, seeds and thresholds the run was given (see `mbre.run.inputs`)
 
 The samples file is the record of finished ids: a sentence is finished exactly when its sample line is
 complete. Each line goes to the file in one `write` on an O_APPEND descriptor, so a killed process leaves
@@ -30,6 +31,14 @@ from mbre.errors import InputError, MbreError, StorageError
 from mbre.files import append_line, ensure_dir, write_atomic
 from mbre.schemas.instances import iter_jsonl
 from mbre.schemas.results import Sample
+
+#: The user's files a run keeps, and their index (see `mbre.run.inputs`).
+INPUTS_FILE, RELATIONS_FILE, SEEDS_FILE, THRESHOLDS_FILE = (
+    "inputs.json",
+    "relations.json",
+    "seeds.jsonl",
+    "thresholds.json",
+)
 
 
 class RunMismatchError(MbreError):
@@ -110,6 +119,7 @@ class RunDir:
             self.failures_file,
             self.quarantine_file,
             self.timing_file,
+            *(self.path / name for name in (INPUTS_FILE, RELATIONS_FILE, SEEDS_FILE, THRESHOLDS_FILE)),
         )
 
     def open(self, manifest: Manifest, *, fresh: bool = False) -> None:

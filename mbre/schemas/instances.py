@@ -24,7 +24,7 @@ class Span(BaseModel):
 
 #: The fields a sample adds to its sentence. An input line's own fields of these names would be replaced by
 #: mbre's, so they are dropped on reading, not carried through.
-OUTPUT_FIELDS = frozenset({"confidence", "gold", "decision", "provenance"})
+OUTPUT_FIELDS = frozenset({"confidence", "confidence_source", "gold", "decision", "provenance"})
 
 
 class Instance(BaseModel):

@@ -191,6 +191,9 @@ class Sample(BaseModel):
     tail: Span
     relation: str | None = Field(description="The discovered label (None: abstained).")
     confidence: float | None
+    confidence_source: str | None = None
+    """Where the confidence comes from: "logprobs", "sampled:K", "verbalized" or "none"; None in runs made
+    before it was recorded."""
     gold: str | None = Field(default=None, description="The input's own label, if it had one.")
     decision: Decision
     provenance: Provenance

@@ -104,3 +104,56 @@ def test_reviewed_labels_come_back_as_submitted(server, tmp_path):
         (i.text, i.head, i.tail) == (originals[i.id].text, originals[i.id].head, originals[i.id].tail)
         for i in gold
     )
+
+
+def test_push_then_pull_needs_no_clicks_and_never_shows_the_key(server, tmp_path, monkeypatch):
+    run = write_run(tmp_path / "run")
+    relations = EXAMPLES / "relations.json"
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", server.token)
+    push = ["review", "push", str(run), "--url", server.url, "--relations", str(relations), "--limit"]
+    result = runner.invoke(app, [*push, "4"])
+    assert result.exit_code == 0, result.output
+    assert "4 tasks added, 0 there already" in " ".join(result.output.split())
+    recorded = json.loads((run / "review.json").read_text())
+    client = LabelStudio(
+        base_url=server.url, api_key=server.token, httpx_client=httpx.Client(trust_env=False)
+    )
+    project = client.projects.get(id=recorded["project"])
+    assert project.title == "mbre: run" and recorded["url"] == server.url
+    assert project.model_version == "mbre"  # pre-labels from mbre's predictions
+    schema = RelationSchema.from_file(relations)
+    assert all(f'value="{label}"' in project.label_config for label in schema.labels)
+
+    # A second push updates the same project and adds only the sentence it lacks.
+    result = runner.invoke(app, [*push, "5"])
+    assert result.exit_code == 0, result.output
+    assert "1 tasks added, 4 there already" in " ".join(result.output.split())
+    assert json.loads((run / "review.json").read_text())["project"] == project.id
+    tasks = list(client.tasks.list(project=project.id))
+    assert sorted(task.data["mbre_id"] for task in tasks) == sorted([*ANSWERS, SKIPPED])
+    originals = {sample.id: sample for sample in SAMPLES}
+    for task in tasks:
+        mbre_id = task.data["mbre_id"]
+        predictions = client.predictions.list(task=task.id)
+        label = originals[mbre_id].relation
+        assert [p.result[0]["value"]["choices"][0] for p in predictions] == ([] if label is None else [label])
+        assert [p.model_version for p in predictions] == (["mbre"] if label else [])
+        if mbre_id == SKIPPED:
+            client.annotations.create(id=task.id, result=[], was_cancelled=True)
+            continue
+        choice = {"choices": [ANSWERS[mbre_id]]}
+        item = {"from_name": "relation", "to_name": "sentence", "type": "choices", "value": choice}
+        client.annotations.create(id=task.id, result=[item], was_cancelled=False)
+
+    result = runner.invoke(app, ["review", "pull", str(run), "--url", server.url])
+    assert result.exit_code == 0, result.output
+    assert "1 tasks without a submitted answer" in " ".join(result.output.split())
+    gold = load_gold(run / "reviewed.jsonl", labels=schema.labels)  # as `review import` writes it
+    assert {instance.id: instance.relation for instance in gold} == ANSWERS
+    for text in (result.output, (run / "review.json").read_text(), (run / "reviewed.jsonl").read_text()):
+        assert server.token not in text
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token-000")
+    refused = runner.invoke(app, ["review", "pull", str(run), "--url", server.url])
+    assert refused.exit_code == 2
+    assert len(refused.output.strip().splitlines()) == 1 and "answered 401" in refused.output

@@ -4,6 +4,8 @@
 (function () {
   const data = JSON.parse(document.getElementById("mbre-data").textContent);
   const samples = data.samples;
+  const schema = data.schema;  // null for a run that kept no schema
+  const definitions = Object.fromEntries(schema ? schema.labels : []);
   const ABSTAINED = "(abstained)";
   const SVG = "http://www.w3.org/2000/svg";
 
@@ -25,6 +27,12 @@
 
   const labelOf = (s) => (s.relation === null ? ABSTAINED : s.relation);
   const fmt = (x) => (x === null || x === undefined ? "-" : Number(x).toFixed(3));
+  // Scores print with three decimals wherever they appear, raw JSON included.
+  const rounded = (key, value) =>
+    typeof value === "number" && !Number.isInteger(value) ? Number(value.toFixed(3)) : value;
+  const hasGold = (s) => s.gold !== null && s.gold !== undefined;
+  // right, wrong, or none (the input carried no gold label for the sentence)
+  const verdictOf = (s) => (!hasGold(s) ? "none" : labelOf(s) === s.gold ? "right" : "wrong");
 
   // Offsets are Python's, in code points; JavaScript strings count UTF-16 units, so slice code points.
   function sentence(s) {
@@ -39,6 +47,24 @@
     }
     out.append(chars.slice(at).join(""));
     return out;
+  }
+
+  // The direction, whatever the order in the sentence: head -> tail.
+  function pair(s) {
+    return el("span", { class: "pair", title: "the relation reads from the head to the tail" }, [
+      el("mark", { class: "head" }, [s.head.name]),
+      el("span", { class: "arrow" }, [" \u2192 "]),
+      el("mark", { class: "tail" }, [s.tail.name]),
+    ]);
+  }
+
+  function verdict(s) {
+    const v = verdictOf(s);
+    if (v === "none") return null;
+    const right = v === "right";
+    return el("span", { class: "verdict " + v, title: "gold: " + s.gold }, [
+      right ? "\u2713" : "\u2717 gold " + s.gold,
+    ]);
   }
 
   function table(headers, rows) {
@@ -81,7 +107,7 @@
     const extra = Object.keys(d).filter((key) => !KNOWN.includes(key));
     if (extra.length) {
       parts.push(el("h4", {}, ["other decision fields"]));
-      parts.push(table(["field", "value"], extra.map((key) => [key, el("span", { class: "raw" }, [JSON.stringify(d[key])])])));
+      parts.push(table(["field", "value"], extra.map((key) => [key, el("span", { class: "raw" }, [JSON.stringify(d[key], rounded)])])));
     }
     const u = d.usage || {};
     parts.push(el("p", { class: "raw" }, [
@@ -93,11 +119,16 @@
 
   function card(s) {
     const label = labelOf(s);
+    const badge = { class: "badge label" + (s.relation === null ? " abstained" : "") };
+    if (definitions[label]) badge.title = definitions[label];
+    const mark = verdict(s);
     const node = el("details", { class: "sample", "data-id": s.id }, [
       el("summary", {}, [
         el("span", { class: "id" }, [s.id]),
         sentence(s),
-        el("span", { class: "badge label" + (s.relation === null ? " abstained" : "") }, [label]),
+        pair(s),
+        el("span", badge, [label]),
+        ...(mark ? [mark] : []),
         el("span", { class: "conf", title: "confidence" }, [fmt(s.confidence)]),
         el("span", { class: "badge rule" }, [s.decision.rule]),
       ]),
@@ -140,9 +171,19 @@
   // Header, filter options, the sample list.
   document.getElementById("title").textContent = data.title;
   document.getElementById("run").textContent = Object.entries(data.run).map(([k, v]) => k + ": " + v).join("   ");
-  const labels = [...new Set(samples.map(labelOf))].sort();
+  // The schema's labels in its order (every one, found or not), then any other label the run holds.
+  const found = [...new Set(samples.map(labelOf))].sort();
+  const labels = schema ? [...schema.labels.map((l) => l[0]), ...found.filter((l) => !(l in definitions))] : found;
   const rules = [...new Set(samples.map((s) => s.decision.rule))].sort();
-  for (const label of labels) document.getElementById("f-label").append(el("option", { value: label }, [label]));
+  for (const label of labels) {
+    const option = el("option", { value: label }, [label]);
+    if (definitions[label]) option.title = definitions[label];
+    document.getElementById("f-label").append(option);
+  }
+  if (samples.some(hasGold)) {
+    document.getElementById("gold-control").hidden = false;
+    document.getElementById("legend-gold").hidden = false;
+  }
   for (const rule of rules) document.getElementById("f-rule").append(el("option", { value: rule }, [rule]));
   const list = document.getElementById("samples");
   const cards = samples.map((s) => {
@@ -158,6 +199,7 @@
     const max = parseFloat(document.getElementById("f-max").value || "1");
     const noConf = document.getElementById("f-noconf").checked;
     const words = document.getElementById("f-text").value.trim().toLowerCase();
+    const gold = document.getElementById("f-gold").value;
     const shown = [];
     samples.forEach((s, i) => {
       const c = s.confidence;
@@ -165,7 +207,8 @@
         (!label || labelOf(s) === label) &&
         (!rule || s.decision.rule === rule) &&
         (c === null ? noConf : c >= min && c <= max) &&
-        (!words || s.text.toLowerCase().includes(words));
+        (!words || s.text.toLowerCase().includes(words)) &&
+        (!gold || verdictOf(s) === gold);
       cards[i].hidden = !visible;
       if (visible) shown.push(s);
     });
@@ -177,8 +220,24 @@
     document.getElementById("chart-confidence").replaceChildren(histogram(scored));
   }
 
-  for (const id of ["f-label", "f-rule", "f-min", "f-max", "f-noconf", "f-text"]) {
+  // Samples without a confidence go last in both confidence orders; ties keep run order.
+  const ORDERS = {
+    run: () => 0,
+    "confidence-down": (a, b) => (b.confidence ?? -1) - (a.confidence ?? -1),
+    "confidence-up": (a, b) => (a.confidence ?? 2) - (b.confidence ?? 2),
+    id: (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    label: (a, b) => labels.indexOf(labelOf(a)) - labels.indexOf(labelOf(b)),
+  };
+
+  function sort() {
+    const order = ORDERS[document.getElementById("f-sort").value];
+    const indices = samples.map((_, i) => i).sort((i, j) => order(samples[i], samples[j]) || i - j);
+    list.replaceChildren(...indices.map((i) => cards[i]));
+  }
+
+  for (const id of ["f-label", "f-rule", "f-min", "f-max", "f-noconf", "f-text", "f-gold"]) {
     document.getElementById(id).addEventListener("input", update);
   }
+  document.getElementById("f-sort").addEventListener("input", sort);
   update();
 })();

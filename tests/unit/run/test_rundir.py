@@ -305,7 +305,8 @@ def test_the_manifest_is_replaced_whole(tmp_path, monkeypatch):
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append(str(b)), real_replace(a, b))[1])
     discover(INVENTORY, SENTENCES[:1], MbreContext(chat_model=gold_model()), tmp_path)
-    assert replaced == [str(tmp_path / "manifest.json")]
+    kept = [str(tmp_path / name) for name in ("relations.json", "inputs.json")]  # the schema kept beside it
+    assert replaced == [str(tmp_path / "manifest.json"), *kept]
 
 
 def test_a_run_directory_that_cannot_be_written_fails_before_any_call(tmp_path, monkeypatch):
