@@ -63,6 +63,10 @@ class ModelSettings:
     """Model for the binary verification prompts; defaults to `model`."""
     base_url: str | None = setting(None, answer=True)
     """Endpoint of an OpenAI-compatible server, for `openai:` models."""
+    fleet: tuple[str, ...] = setting(())
+    """More servers of the same model beside `base_url` (`--base-url` given again): each call goes to the
+    least busy one that answers (`mbre.llm.fleet`). Not an answer setting: replicas of one model answer
+    alike, so a run may resume on a larger or a smaller fleet."""
     api_key_env: str = setting("OPENAI_API_KEY")
     """Name of the environment variable that holds the API key (the key itself never enters config)."""
     api_key_file: str | None = setting(None)
