@@ -66,7 +66,8 @@ def serve(n: int, seed: int, latency: float, slots: int, endpoints: int, pipe: C
     script = gold_script(schema, instances)
     with ExitStack() as stack:
         servers = [
-            stack.enter_context(stub_server(script, latency=latency, slots=slots)) for _ in range(endpoints)
+            stack.enter_context(stub_server(script, latency=latency, slots=slots, keep_alive=True))
+            for _ in range(endpoints)
         ]
         pipe.send([server.base_url for server in servers])
         pipe.recv()

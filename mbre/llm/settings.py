@@ -8,6 +8,7 @@ every entry point (flags, `mbre.toml`, `MBRE_*`, Python) refuses `epsilon = nan`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -123,9 +124,17 @@ class ModelSettings:
 
     def for_role(self, role: Role) -> ModelSettings:
         """Just the model settings of one role, `model` resolved: the key its chat model is built under, so
-        both roles share one model when they name the same, whatever else a subclass carries."""
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSettings)}
-        return ModelSettings(**shared | {"model": self.model_name(role)} | dict.fromkeys(_ROLE_MODELS))
+        both roles share one model when they name the same, whatever else a subclass carries. Memoised
+        (every model call asks for it), but not with a ready `chat_model`, which equality ignores."""
+        return _role_settings(self, role) if self.chat_model is not None else _memoised(self, role)
+
+
+def _role_settings(settings: ModelSettings, role: Role) -> ModelSettings:
+    shared = {f.name: getattr(settings, f.name) for f in dataclasses.fields(ModelSettings)}
+    return ModelSettings(**shared | {"model": settings.model_name(role)} | dict.fromkeys(_ROLE_MODELS))
+
+
+_memoised = functools.lru_cache(maxsize=64)(_role_settings)
 
 
 _ROLE_MODELS = ("extraction_model", "verification_model")

@@ -9,7 +9,7 @@ it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`, wh
 counts prompt tokens) is a 404, kept apart in `other_requests`.
 
 For throughput benches it can act like a busy server: `latency` seconds per answer, at most `slots`
-answered at once (the others wait their turn, as in a server's batch)."""
+answered at once (the others wait their turn, as in a server's batch), connections kept alive."""
 
 from __future__ import annotations
 
@@ -66,10 +66,13 @@ class StubServer(ThreadingHTTPServer):
         models: Fault | None = None,
         latency: float = 0.0,
         slots: int | None = None,
+        keep_alive: bool = False,
     ):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.latency = latency
         self.slots = threading.BoundedSemaphore(slots) if slots else None
+        if keep_alive:  # HTTP/1.1: a client's connection serves its next requests, as a real server's does
+            self.RequestHandlerClass = _KeepAliveHandler
         self.script = script
         self.faults = faults
         self.models = models
@@ -190,6 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up on the call (a killed mbre): nothing to tell
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+
+
 def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
     """A chat completion of `content`, one token per character, each with probability exp(-0.05) and
     itself as its one alternative."""
@@ -221,8 +228,9 @@ def stub_server(
     models: Fault | None = None,
     latency: float = 0.0,
     slots: int | None = None,
+    keep_alive: bool = False,
 ) -> Iterator[StubServer]:
-    server = StubServer(script, faults, models, latency, slots)
+    server = StubServer(script, faults, models, latency, slots, keep_alive)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -50,7 +50,10 @@ def test_nothing_of_ray_leaves_the_machine():
 
     assert not usage_lib.usage_stats_enabled()
     assert not ray.get_runtime_context().worker.node.address_info.get("webui_url")
-    assert ray.get_runtime_context().gcs_address.split(":")[0] in ("127.0.0.1", ray.util.get_node_ip_address())
+    assert ray.get_runtime_context().gcs_address.split(":")[0] in (
+        "127.0.0.1",
+        ray.util.get_node_ip_address(),
+    )
 
 
 def samples_of(run_dir: Path) -> dict[str, dict]:
@@ -128,6 +131,7 @@ def test_a_ray_run_stopped_by_ctrl_c_resumes_and_finishes_the_rest(tmp_path):
         second = discover(
             inventory, instances, context(server), tmp_path / "run", concurrency=2, ray=RayOptions(workers=2)
         )
+    assert first.failed == {} and second.failed == {}, (first.failed, second.failed)
     assert second.stopped is None and second.resumed == first.sentences
     assert set(samples_of(tmp_path / "run")) == {instance.id for instance in instances}
 
