@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,22 @@ def test_300_sentences_on_two_workers_and_three_endpoints_one_killed_match_one_p
     assert killed.is_set() and len(b.requests) < len(c.requests)
     assert samples_of(tmp_path / "ray") == samples_of(tmp_path / "one")
     assert len(samples_of(tmp_path / "ray")) == 300
+
+
+def test_runs_without_ray_never_import_it():
+    code = (
+        "import sys, mbre, mbre.run.discover, mbre.cli.discover, mbre.llm.fleet\n"
+        "assert 'ray' not in sys.modules, 'ray imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ray_options_without_ray_are_refused_before_anything_starts(tmp_path):
+    args = [
+        "discover", "--relations", str(EXAMPLES / "relations.json"),
+        "--input", str(EXAMPLES / "sentences.jsonl"), "--run-dir", str(tmp_path / "run"),
+        "--ray-address", "auto",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--backend ray" in result.output
+    assert not (tmp_path / "run").exists()
