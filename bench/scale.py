@@ -4,7 +4,7 @@ costs and the servers' latency count:
     PYTHONPATH=. python bench/scale.py [--n 300] [--latency 0.2] [--endpoints 3] [--slots 4] [--concurrency 4]
 
 The servers are loopback OpenAI-compatible stubs (tests/support/openai_stub.py) answering SemEval test
-sentences like a perfect labeller, run in a process of their own so their CPU is not mbre's. Each answers
+sentences like a perfect labeller, each in a process of its own, so their CPU is not mbre's. Each answers
 after `--latency` seconds and at most `--slots` calls at once (the rest queue, as in a server's batch).
 Rows, each over the same n sentences with the LLM-call cache off, after an untimed warm-up in this process
 (imports, the graph, the calibration questions):
@@ -54,38 +54,38 @@ def sentences(n: int, seed: int) -> tuple[RelationSchema, list[Instance]]:
     return schema, select_slice(load_gold(DATA / "test.jsonl", labels=schema.labels), n, seed)
 
 
-def serve(n: int, seed: int, latency: float, slots: int, endpoints: int, pipe: Connection) -> None:
-    """The servers' process: `endpoints` stubs answering the drawn sentences; their URLs go down the pipe,
-    and they stop when the pipe says so."""
-    from contextlib import ExitStack
-
+def serve(n: int, seed: int, latency: float, slots: int, pipe: Connection) -> None:
+    """One server's process: a stub answering the drawn sentences; its URL goes down the pipe, and it
+    stops when the pipe says so."""
     from tests.support.fakes import gold_script
     from tests.support.openai_stub import stub_server
 
     schema, instances = sentences(n, seed)
-    script = gold_script(schema, instances)
-    with ExitStack() as stack:
-        servers = [
-            stack.enter_context(stub_server(script, latency=latency, slots=slots, keep_alive=True))
-            for _ in range(endpoints)
-        ]
-        pipe.send([server.base_url for server in servers])
+    with stub_server(gold_script(schema, instances), latency=latency, slots=slots, keep_alive=True) as server:
+        pipe.send(server.base_url)
         pipe.recv()
 
 
 class Servers:
-    """Loopback model servers in a process of their own."""
+    """Loopback model servers, each in a process of its own (a Python server is bound by its own CPU)."""
 
     def __init__(self, n: int, seed: int, latency: float, slots: int, endpoints: int) -> None:
         context = multiprocessing.get_context("spawn")
-        self._pipe, theirs = context.Pipe()
-        self._process = context.Process(target=serve, args=(n, seed, latency, slots, endpoints, theirs))
-        self._process.start()
-        self.urls: list[str] = self._pipe.recv()
+        self._pipes: list[Connection] = []
+        self._processes = []
+        for _ in range(endpoints):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=serve, args=(n, seed, latency, slots, theirs))
+            process.start()
+            self._pipes.append(ours)
+            self._processes.append(process)
+        self.urls: list[str] = [pipe.recv() for pipe in self._pipes]
 
     def stop(self) -> None:
-        self._pipe.send("stop")
-        self._process.join(10)
+        for pipe in self._pipes:
+            pipe.send("stop")
+        for process in self._processes:
+            process.join(10)
 
 
 def process_cpu(pid: int) -> float:

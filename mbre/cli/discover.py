@@ -204,9 +204,10 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
         ("LLM calls (per sentence)", f"{usage.calls} ({usage.calls / n:.2f})"),
         ("  answered from cache", _share(usage.cached_calls, usage.calls)),
         ("  retried (transient errors)", usage.retries),
-        ("sent again (their Ray worker was lost)", summary.resent),
         ("calibration: content-free questions, once", summary.calibration.calls),
     ]
+    if summary.resent:
+        rows.append(("sent again (their Ray worker was lost)", summary.resent))
     for stage, stage_usage in sorted(summary.stages.items()):
         rows.append(
             (
