@@ -9,7 +9,7 @@ import typer
 
 from mbre.cli.console import console
 from mbre.cli.options import (
-    BaseUrlOpt,
+    BaseUrlsOpt,
     ConcurrencyOpt,
     ConfigOpt,
     DecisionOpt,
@@ -32,6 +32,7 @@ from mbre.cli.options import (
     read_input,
 )
 from mbre.cli.tables import print_rows
+from mbre.schemas.options import Backend
 from mbre.schemas.table import Rows
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def discover_command(
     ] = Path("runs/latest"),
     config: ConfigOpt = None,
     model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
+    base_url: BaseUrlsOpt = None,
     strategy: StrategyOpt = None,
     decision: DecisionOpt = None,
     epsilon: Annotated[
@@ -78,6 +79,16 @@ def discover_command(
         Path | None, typer.Option(help="Write a JSON Lines trace of every node and LLM call.")
     ] = None,
     no_cache: NoCacheOpt = False,
+    backend: Annotated[
+        Backend, typer.Option(help="local: this process labels; ray: Ray workers label, this process writes.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="--backend ray: the Ray cluster to join; default: Ray on this machine.")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="--backend ray: Ray actors, each with --concurrency sentences in flight."),
+    ] = 2,
 ) -> None:
     """Label every sentence of --input into --run-dir: one sample per sentence, with confidence and
     provenance. Re-running the same command resumes where it stopped.
@@ -87,7 +98,7 @@ def discover_command(
     run; 130, 143 or 129 when Ctrl-C, SIGTERM or SIGHUP stopped it."""
     from mbre.cli.progress import RunProgress
     from mbre.run.budget import parse_budget
-    from mbre.run.discover import discover
+    from mbre.run.discover import RayOptions, discover
     from mbre.run.inputs import GivenFiles
     from mbre.run.lock import hold
     from mbre.run.rundir import RunDir
@@ -95,6 +106,7 @@ def discover_command(
     from mbre.run.tracing import JsonlTracer
 
     with stop_with_error():
+        _check_backend(backend, ray_address)
         inventory = load_inventory(relations, no_relation, None, True, grouping, seeds)
         instances, bad, input_sha256 = read_input(input, on_bad_input)
         instances = instances[:limit]
@@ -102,7 +114,8 @@ def discover_command(
             config,
             inventory,
             model=model,
-            base_url=base_url,
+            base_url=base_url[0] if base_url else None,
+            fleet=base_url[1:] if base_url else None,
             strategy=strategy,
             decision=decision,
             epsilon=epsilon,
@@ -132,9 +145,22 @@ def discover_command(
                     budget=spend,
                     quarantined=bad,
                     given=GivenFiles(relations, no_relation, seeds, thresholds),
+                    ray=RayOptions(ray_address, workers) if backend == "ray" else None,
                 )
     _print_summary(summary, RunDir(run_dir), ctx)
     raise typer.Exit(_exit_status(summary, run_dir))
+
+
+def _check_backend(backend: Backend, ray_address: str | None) -> None:
+    """Refuse Ray options without Ray before anything is read or started."""
+    import importlib.util
+
+    from mbre.errors import SettingError
+
+    if backend != "ray" and ray_address is not None:
+        raise SettingError("--ray-address joins a Ray cluster: give it with --backend ray")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise SettingError("--backend ray needs Ray: pip install 'mbre[ray]'")
 
 
 #: The exit status of a run that its --budget stopped: not complete, and not failed.
@@ -182,6 +208,8 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
         ("  retried (transient errors)", usage.retries),
         ("calibration: content-free questions, once", summary.calibration.calls),
     ]
+    if summary.resent:
+        rows.append(("sent again (their Ray worker was lost)", summary.resent))
     for stage, stage_usage in sorted(summary.stages.items()):
         rows.append(
             (

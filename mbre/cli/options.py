@@ -31,6 +31,13 @@ InputOpt = Annotated[Path, typer.Option("--input", help="Sentences (JSON Lines).
 ConfigOpt = Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).")]
 ModelOpt = Annotated[str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")]
+BaseUrlsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--base-url",
+        help="OpenAI-compatible endpoint for openai: models; again for a fleet of servers of the same model.",
+    ),
+]
 StrategyOpt = Annotated[Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")]
 DecisionOpt = Annotated[
     DecisionPolicy | None,
@@ -152,6 +159,7 @@ def load_checked_context(
     shots: int | None,
     route_top_k: int | None,
     no_cache: bool,
+    fleet: list[str] | None = None,
 ) -> MbreContext:
     """The settings of a command that labels (--config, then the flags; None: not given), refused at once
     when the inventory's prompts overflow the model or the model cannot run (a bad model string, an unknown
@@ -171,6 +179,7 @@ def load_checked_context(
         shots=shots,
         route_top_k=route_top_k,
         cache=False if no_cache else None,
+        fleet=tuple(fleet) if fleet else None,
         **_decision_settings(inventory, threshold, thresholds),
     )
     check_models(ctx)  # first: the schema check counts with the model's tokenizer (mbre.llm.tokens)

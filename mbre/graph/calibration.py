@@ -46,8 +46,7 @@ def _key(inventory: Inventory, ctx: MbreContext, role: str, question: Hashable) 
         role,
         question,
         id(ctx.chat_model),  # a ready model (tests, custom providers) is not among the settings
-        inventory.schema.sha256,
-        inventory.demonstrations.sha256,
+        inventory.fingerprint,
         ctx.shots,
         role_settings,
         ctx.parse_retries,

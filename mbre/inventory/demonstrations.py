@@ -16,7 +16,7 @@ import faiss
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mbre.errors import InputError
-from mbre.inventory.retrieval import normalised
+from mbre.inventory.retrieval import normalised, tfidf_row
 from mbre.schemas.instances import Instance, Span
 from mbre.schemas.relations import RelationExample, RelationSchema
 
@@ -97,7 +97,7 @@ class Demonstrations:
         wanted = [label for label in labels if label in self._by_label]
         if all(len(self._by_label[label]) <= shots for label in wanted):  # no choice to make: no search
             return [self.examples[i] for label in wanted for i in self._by_label[label]]
-        query = normalised(self._vectorizer.transform([instance.text]).toarray())
+        query = normalised(tfidf_row(self._vectorizer, instance.text))
         _, ids = self._index.search(query, len(self.examples))
         rank = {int(i): r for r, i in enumerate(ids[0].tolist()) if i >= 0}
         chosen = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from mbre.errors import SettingError
 from mbre.inventory.demonstrations import Demonstrations
@@ -55,6 +56,12 @@ class Inventory:
             index=RelationIndex(schema, grouping),
             demonstrations=Demonstrations(schema, seeds, source=seeds_source),
         )
+
+    @cached_property
+    def fingerprint(self) -> tuple[str, str]:
+        """The schema's and the examples' hashes, computed once: a prior is looked up by them for every
+        question asked (`mbre.graph.calibration`)."""
+        return self.schema.sha256, self.demonstrations.sha256
 
     def asked_labels(self, group: int) -> list[str]:
         """The labels a group's prompt offers: its positive relations ("none" stands for the

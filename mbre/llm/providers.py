@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr
 from mbre.errors import MbreError
 from mbre.files import mask_urls, remember_secret
 from mbre.llm.cache import SqliteLLMCache, llm_string
+from mbre.llm.fleet import fleet_clients
 from mbre.llm.local.models import DEFAULT_LOCAL_MODEL, embedded_model
 from mbre.llm.local.server import CTX_PER_SLOT
 from mbre.llm.local.shared import local_server
@@ -166,7 +167,9 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         if credentials is not None and credentials.password:  # a provider may echo the URL, or the password
             remember_secret(f"{credentials.username}:{credentials.password}")
             remember_secret(credentials.password)
-        if is_loopback(base_url):  # a proxy from the environment must never see a local call
+        if settings.fleet:  # several servers of one model: `mbre.llm.fleet` spreads the calls over them
+            http_client, http_async_client = fleet_clients(settings.base_url, settings.fleet)
+        elif is_loopback(base_url):  # a proxy from the environment must never see a local call
             http_client, http_async_client = httpx.Client(trust_env=False), httpx.AsyncClient(trust_env=False)
     model = MbreChatOpenAI(
         model=name,

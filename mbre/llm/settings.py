@@ -8,6 +8,7 @@ every entry point (flags, `mbre.toml`, `MBRE_*`, Python) refuses `epsilon = nan`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -64,6 +65,10 @@ class ModelSettings:
     """Model for the binary verification prompts; defaults to `model`."""
     base_url: str | None = setting(None, answer=True)
     """Endpoint of an OpenAI-compatible server, for `openai:` models."""
+    fleet: tuple[str, ...] = setting(())
+    """More servers of the same model beside `base_url` (`--base-url` given again): each call goes to the
+    least busy one that answers (`mbre.llm.fleet`). Not an answer setting: replicas of one model answer
+    alike, so a run may resume on a larger or a smaller fleet."""
     api_key_env: str = setting("OPENAI_API_KEY")
     """Name of the environment variable that holds the API key (the key itself never enters config)."""
     api_key_file: str | None = setting(None)
@@ -122,9 +127,17 @@ class ModelSettings:
 
     def for_role(self, role: Role) -> ModelSettings:
         """Just the model settings of one role, `model` resolved: the key its chat model is built under, so
-        both roles share one model when they name the same, whatever else a subclass carries."""
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSettings)}
-        return ModelSettings(**shared | {"model": self.model_name(role)} | dict.fromkeys(_ROLE_MODELS))
+        both roles share one model when they name the same, whatever else a subclass carries. Memoised
+        (every model call asks for it), but not with a ready `chat_model`, which equality ignores."""
+        return _role_settings(self, role) if self.chat_model is not None else _memoised(self, role)
+
+
+def _role_settings(settings: ModelSettings, role: Role) -> ModelSettings:
+    shared = {f.name: getattr(settings, f.name) for f in dataclasses.fields(ModelSettings)}
+    return ModelSettings(**shared | {"model": settings.model_name(role)} | dict.fromkeys(_ROLE_MODELS))
+
+
+_memoised = functools.lru_cache(maxsize=64)(_role_settings)
 
 
 _ROLE_MODELS = ("extraction_model", "verification_model")

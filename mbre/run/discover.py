@@ -67,6 +67,8 @@ class Summary:
     """Why the run stopped before the end: `budget` or `interrupted`; None when it ran through."""
     signal: int | None = None
     """The signal that interrupted the run (SIGINT, SIGTERM, SIGHUP)."""
+    resent: int = 0
+    """Sentences sent again because the Ray worker labelling them was lost (`--backend ray`)."""
     failed_earlier: int = 0
     """Sentences that failed in an earlier invocation and were not taken again (`retry_failed`)."""
     usage: Usage = field(default_factory=Usage)
@@ -233,6 +235,16 @@ async def label_one(
     return decision
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """`--backend ray`: label on Ray actors (`mbre.run.cluster`); the driver keeps the run directory."""
+
+    address: str | None = None
+    """A Ray cluster to join (`ray://...` or `auto`); None starts Ray on this machine."""
+    workers: int = 2
+    """Actors, each holding the compiled graph and labelling `concurrency` sentences at once."""
+
+
 def discover(
     inventory: Inventory,
     instances: list[Instance],
@@ -249,6 +261,7 @@ def discover(
     budget: Budget | None = None,
     quarantined: Sequence[InputError] = (),
     given: GivenFiles | None = None,
+    ray: RayOptions | None = None,
 ) -> Summary:
     """Label every instance not yet finished in `run_dir` and append its sample there; `on_event` first
     hears `{"event": "resumed", "sentences"}` when some are finished or failed already.
@@ -259,9 +272,13 @@ def discover(
     are done. The budget and a stop signal stop the run cleanly: no new sentence starts, the ones in flight
     finish; a second signal exits at once (`mbre.run.signals`). `quarantined` are the input lines refused
     while reading; `input_sha256` is the input file's hash as it was read (see `manifest`). The schema, and
-    the seeds and thresholds files in `given`, are kept in the run directory (`mbre.run.inputs`)."""
+    the seeds and thresholds files in `given`, are kept in the run directory (`mbre.run.inputs`). With
+    `ray`, the sentences are labelled by Ray actors and this process stays the run directory's only
+    writer."""
     if concurrency < 1:
         raise SettingError(f"concurrency must be at least 1, not {concurrency}")
+    if ray is not None and ray.workers < 1:
+        raise SettingError(f"workers must be at least 1, not {ray.workers}")
     check_schema_fits(inventory, ctx)
     with hold(run_dir):
         run = RunDir(run_dir)
@@ -275,23 +292,16 @@ def discover(
         pending = [instance for instance in instances if instance.id not in skip]
         if on_event is not None and len(pending) < len(instances):
             on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
-        started, calibrated = time.perf_counter(), spent()
-        asyncio.run(
-            _run(
-                inventory,
-                pending,
-                ctx,
-                run,
-                summary,
-                concurrency,
-                on_event,
-                callbacks or [],
-                budget,
-                calibrated,
-            )
-        )
+        started = time.perf_counter()
+        recorder = Recorder(inventory, ctx, run, summary, on_event, budget)
+        if ray is None:
+            asyncio.run(_run(inventory, pending, ctx, recorder, concurrency, callbacks or []))
+        else:
+            from mbre.run.cluster import run_on_ray  # Ray is an extra: only a Ray run imports it
+
+            asyncio.run(run_on_ray(inventory, pending, ctx, recorder, concurrency, callbacks or [], ray))
         summary.seconds = time.perf_counter() - started
-        summary.calibration = spent() - calibrated
+        summary.calibration = recorder.calibration()
         if summary.sentences:
             run.append_timing(
                 summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls
@@ -301,84 +311,149 @@ def discover(
     return summary
 
 
+@dataclass
+class Outcome:
+    """What labelling one sentence came to: a decision, a refusal (too long for the model) or an error."""
+
+    decision: Decision | None = None
+    refused: str | None = None
+    error: str | None = None
+    """The masked error of a sentence whose run raised."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Its progress events, when it was labelled away from the driver (`mbre.run.cluster`)."""
+
+
+async def attempt(
+    graph: CompiledStateGraph[State, MbreContext, InputState, OutputState],
+    inventory: Inventory,
+    instance: Instance,
+    ctx: MbreContext,
+    *,
+    on_event: EventSink,
+    callbacks: list[BaseCallbackHandler],
+) -> Outcome:
+    """Label one sentence, writing nothing: one sentence's failure is its outcome, never the run's; a
+    `StorageError` (the cache's disk) is raised, since it fails every sentence alike."""
+    reason = await asyncio.to_thread(too_long, inventory, instance, ctx)  # may ask a tokenizer
+    if reason is not None:
+        return Outcome(refused=reason)
+    try:
+        decision = await label_one(graph, instance, ctx, on_event=on_event, callbacks=callbacks)
+    except StorageError:
+        raise
+    except Exception as exc:  # one sentence's failure never stops the run
+        return Outcome(error=mask(f"{type(exc).__name__}: {exc}"))
+    return Outcome(decision=decision)
+
+
+class Recorder:
+    """The driver's side of a run, wherever its sentences are labelled: the single writer of the run
+    directory, the summary, the budget and the stop signals."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        ctx: MbreContext,
+        run: RunDir,
+        summary: Summary,
+        on_event: EventSink | None,
+        budget: Budget | None,
+    ) -> None:
+        self.ctx, self.run, self.summary, self.on_event, self.budget = ctx, run, summary, on_event, budget
+        self.origin = provenance(inventory, ctx)
+        self.no_relation = inventory.schema.no_relation_label
+        self.stop = asyncio.Event()
+        """Set when no new sentence may start: the budget, a signal or a broken disk."""
+        self.broken: list[StorageError] = []
+        self.remote_calibration: dict[Any, Usage] = {}
+        """The calibration spent by each process labelling away from the driver (`mbre.run.cluster`)."""
+        self._calibrated = spent()
+
+    def calibration(self) -> Usage:
+        """The content-free questions' usage since the run began, here and in every remote worker."""
+        return sum(self.remote_calibration.values(), spent() - self._calibrated)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "llm" and "usage" in event:
+            self.summary.add_stage(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def record(self, instance: Instance, outcome: Outcome) -> None:
+        """Write what one sentence came to; may raise `StorageError`."""
+        summary = self.summary
+        if outcome.refused is not None:
+            self.run.quarantine(InputError(instance.id, outcome.refused, field="text"))
+            summary.refused += 1
+            self.emit({"event": "refused", "id": instance.id, "error": outcome.refused})
+            return
+        if outcome.decision is None:
+            error = outcome.error or "no decision"
+            self.run.append_failure(instance.id, error)
+            summary.failed[instance.id] = error
+            self.emit({"event": "failed", "id": instance.id, "error": error})
+            return
+        self.run.append_sample(Sample.from_decision(instance, outcome.decision, self.origin))
+        summary.add(outcome.decision, self.no_relation)
+        if (
+            self.budget is not None
+            and not self.stop.is_set()
+            and self.budget.reached(summary.usage + self.calibration(), self.ctx)
+        ):
+            summary.stopped = "budget"
+            self.stop.set()
+            self.emit({"event": "stopping", "reason": f"budget of {self.budget.describe()} reached"})
+
+    def fail(self, error: StorageError) -> None:
+        """The disk or the cache fails every sentence alike: stop, and raise it once the run ends."""
+        self.broken.append(error)
+        self.stop.set()
+        self.emit({"event": "stopping", "reason": str(error)})
+
+    def on_signal(self, signum: int) -> None:
+        if self.summary.signal is not None:  # a second signal: stop now, losing only the calls in flight
+            self.emit({"event": "aborting", "reason": f"{signal_name(signum)} again: exiting now"})
+            exit_now(signum)
+        self.summary.stopped, self.summary.signal = "interrupted", signum
+        self.stop.set()
+        self.emit(
+            {"event": "stopping", "reason": f"{signal_name(signum)}: finishing the sentences in flight"}
+        )
+
+
+def executor_threads(inventory: Inventory, concurrency: int) -> int:
+    """The nodes are synchronous and run on the loop's default executor: size it for every call that
+    `concurrency` sentences can have in flight (one extraction per group)."""
+    return concurrency * max(inventory.grouping.k, 1) + 2
+
+
 async def _run(
     inventory: Inventory,
     pending: list[Instance],
     ctx: MbreContext,
-    run: RunDir,
-    summary: Summary,
+    recorder: Recorder,
     concurrency: int,
-    on_event: EventSink | None,
     callbacks: list[BaseCallbackHandler],
-    budget: Budget | None,
-    calibrated: Usage,
 ) -> None:
     loop = asyncio.get_running_loop()
-    # The nodes are synchronous and run on the loop's default executor: size it for every call that
-    # `concurrency` sentences can have in flight (one extraction per group).
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency * max(inventory.grouping.k, 1) + 2))
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=executor_threads(inventory, concurrency)))
     graph = build_graph(inventory)
-    origin = provenance(inventory, ctx)
-    no_relation = inventory.schema.no_relation_label
-    stop = asyncio.Event()
     queue: Iterator[Instance] = iter(pending)
-    broken: list[StorageError] = []
-
-    def emit(event: dict[str, Any]) -> None:
-        if event.get("event") == "llm" and "usage" in event:
-            summary.add_stage(event)
-        if on_event is not None:
-            on_event(event)
-
-    async def label(instance: Instance) -> None:
-        reason = await asyncio.to_thread(too_long, inventory, instance, ctx)  # may ask a tokenizer
-        if reason is not None:
-            run.quarantine(InputError(instance.id, reason, field="text"))
-            summary.refused += 1
-            emit({"event": "refused", "id": instance.id, "error": reason})
-            return
-        try:
-            decision = await label_one(graph, instance, ctx, on_event=emit, callbacks=callbacks)
-        except StorageError:
-            raise
-        except Exception as exc:  # one sentence's failure never stops the run
-            error = mask(f"{type(exc).__name__}: {exc}")
-            run.append_failure(instance.id, error)
-            summary.failed[instance.id] = error
-            emit({"event": "failed", "id": instance.id, "error": error})
-            return
-        run.append_sample(Sample.from_decision(instance, decision, origin))
-        summary.add(decision, no_relation)
-        if (
-            budget is not None
-            and not stop.is_set()
-            and budget.reached(summary.usage + (spent() - calibrated), ctx)
-        ):
-            summary.stopped = "budget"
-            stop.set()
-            emit({"event": "stopping", "reason": f"budget of {budget.describe()} reached"})
 
     async def worker() -> None:
         for instance in queue:
-            if stop.is_set():
+            if recorder.stop.is_set():
                 return
             try:
-                await label(instance)
-            except StorageError as error:  # the disk or the cache fails every sentence alike: stop
-                broken.append(error)
-                stop.set()
-                emit({"event": "stopping", "reason": str(error)})
+                outcome = await attempt(
+                    graph, inventory, instance, ctx, on_event=recorder.emit, callbacks=callbacks
+                )
+                recorder.record(instance, outcome)
+            except StorageError as error:
+                recorder.fail(error)
                 return
 
-    def on_signal(signum: int) -> None:
-        if summary.signal is not None:  # a second signal: stop now, losing only the calls in flight
-            emit({"event": "aborting", "reason": f"{signal_name(signum)} again: exiting now"})
-            exit_now(signum)
-        summary.stopped, summary.signal = "interrupted", signum
-        stop.set()
-        emit({"event": "stopping", "reason": f"{signal_name(signum)}: finishing the sentences in flight"})
-
-    with stop_in_loop(loop, on_signal):
+    with stop_in_loop(loop, recorder.on_signal):
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    if broken:
-        raise broken[0]
+    if recorder.broken:
+        raise recorder.broken[0]

@@ -3,7 +3,8 @@
 Written from callbacks, so it sees exactly what LangChain sends and gets back. It records prompt hashes,
 not prompts, and never the model's client settings; each line is masked like every file mbre writes
 (`mbre.files`), so a provider error that echoes the API key reaches the file without it. A calibration
-call (a content-free sentence, asked once for the run) is marked `calibration` and has no sentence id.
+call (a content-free sentence, asked once for the run) is marked `calibration` and has no sentence id. A
+call answered by a fleet of servers (`mbre.llm.fleet`) names the `endpoint` that answered it.
 """
 
 from __future__ import annotations
@@ -23,28 +24,30 @@ from langchain_core.outputs import LLMResult
 
 from mbre.errors import StorageError
 from mbre.files import append_line
+from mbre.llm.fleet import answered_by, forget_answer
 
 
-class JsonlTracer(BaseCallbackHandler):
-    """Thread-safe: one tracer serves every sentence of a concurrent run. The file is created at once, so
-    a path that cannot be written fails before any LLM call; a write that fails later stops the run
-    (`raise_error`: langchain would otherwise only log it, once per call)."""
+class RecordingTracer(BaseCallbackHandler):
+    """The trace's records kept in memory, for a process that labels away from the run's trace file (a
+    Ray worker: `mbre.run.cluster`), which hands them to the driver with each sentence (`drain`).
+    Thread-safe: one tracer serves every sentence of a concurrent run."""
 
     raise_error = True
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        try:
-            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
-        except OSError as exc:
-            raise StorageError.cannot_write(self.path, exc) from exc
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._started: dict[UUID, tuple[float, dict[str, Any]]] = {}
+        self._records: list[dict[str, Any]] = []
 
     def _write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, default=str)
         with self._lock:
-            append_line(self.path, line)
+            self._records.append(record)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """The records made since the last call."""
+        with self._lock:
+            records, self._records = self._records, []
+        return records
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, metadata: Any = None, **kw: Any
@@ -70,6 +73,7 @@ class JsonlTracer(BaseCallbackHandler):
         **kw: Any,
     ) -> None:
         metadata = metadata or {}
+        forget_answer()  # an answer from the cache has no endpoint
         prompt = json.dumps([[m.type, m.content] for m in messages[0]], ensure_ascii=False)
         self._started[run_id] = (
             time.perf_counter(),
@@ -96,6 +100,7 @@ class JsonlTracer(BaseCallbackHandler):
                 "prompt_tokens": usage.get("input_tokens"),
                 "completion_tokens": usage.get("output_tokens"),
                 "output": raw,
+                **({"endpoint": endpoint} if (endpoint := answered_by()) else {}),
             },
         )
 
@@ -108,3 +113,27 @@ class JsonlTracer(BaseCallbackHandler):
             return
         began, fields = started
         self._write({"type": kind, **fields, "latency_s": round(time.perf_counter() - began, 4), **extra})
+
+
+class JsonlTracer(RecordingTracer):
+    """The trace written to its file as it happens. The file is created at once, so a path that cannot
+    be written fails before any LLM call; a write that fails later stops the run (`raise_error`:
+    langchain would otherwise only log it, once per call)."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise StorageError.cannot_write(self.path, exc) from exc
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._lock:
+            append_line(self.path, line)
+
+    def write_records(self, records: list[dict[str, Any]]) -> None:
+        """Append records made elsewhere (a `RecordingTracer`'s)."""
+        for record in records:
+            self._write(record)

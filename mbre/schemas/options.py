@@ -29,6 +29,8 @@ KeepRule = Literal["all", "confident", "positive"]
 """Which discovered labels a training set takes: `all`; `confident` leaves out the no-relation labels that
 only say no candidate's score reached its threshold; `positive` leaves out every no-relation label."""
 ReviewSelection = Literal["uncertain", "all", "random"]
+Backend = Literal["local", "ray"]
+"""Where `mbre discover` labels: in its own process, or on Ray workers (`mbre[ray]`)."""
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)

@@ -6,7 +6,10 @@ in arrival order) to a `Fault`, or is a function of (number, request body) retur
 `GET /models` (mbre's check of the endpoint before a run) lists the stub's model, or answers with the
 `models` fault; those requests are kept apart, in `model_requests`. Like most OpenAI-compatible servers
 it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`, which mbre tries when it
-counts prompt tokens) is a 404, kept apart in `other_requests`."""
+counts prompt tokens) is a 404, kept apart in `other_requests`.
+
+For throughput benches it can act like a busy server: `latency` seconds per answer, at most `slots`
+answered at once (the others wait their turn, as in a server's batch), connections kept alive."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -55,8 +59,20 @@ Faults = Mapping[int, Fault] | Callable[[int, dict[str, Any]], Fault | None]
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: Script, faults: Faults | None = None, models: Fault | None = None):
+    def __init__(
+        self,
+        script: Script,
+        faults: Faults | None = None,
+        models: Fault | None = None,
+        latency: float = 0.0,
+        slots: int | None = None,
+        keep_alive: bool = False,
+    ):
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.latency = latency
+        self.slots = threading.BoundedSemaphore(slots) if slots else None
+        if keep_alive:  # HTTP/1.1: a client's connection serves its next requests, as a real server's does
+            self.RequestHandlerClass = _KeepAliveHandler
         self.script = script
         self.faults = faults
         self.models = models
@@ -120,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         schema = body.get("response_format", {}).get("json_schema", {}).get("name", "")
         try:
-            answer = self.server.script(body["messages"], schema)
+            answer = self._answer(body["messages"], schema)
         except Exception as exc:  # a broken script is a test bug: answer 500 so it shows, don't hang up
             self.send_error(500, f"stub script failed: {exc!r}")
             return
@@ -128,6 +144,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:  # malformed: the answer cut off mid-way ("Yes" to "Y", a letter to nothing)
             content = content[: len(content) // 2]
         self._send_json(200, _completion(body, content))
+
+    def _answer(self, messages: list[dict[str, Any]], schema: str) -> dict[str, Any] | str:
+        if self.server.slots is None:
+            time.sleep(self.server.latency)
+            return self.server.script(messages, schema)
+        with self.server.slots:
+            time.sleep(self.server.latency)
+            return self.server.script(messages, schema)
 
     def _misbehave(self, fault: Fault) -> None:
         if fault.kind == "reset":
@@ -169,6 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up on the call (a killed mbre): nothing to tell
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+
+
 def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
     """A chat completion of `content`, one token per character, each with probability exp(-0.05) and
     itself as its one alternative."""
@@ -195,9 +223,14 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
 
 @contextmanager
 def stub_server(
-    script: Script, faults: Faults | None = None, models: Fault | None = None
+    script: Script,
+    faults: Faults | None = None,
+    models: Fault | None = None,
+    latency: float = 0.0,
+    slots: int | None = None,
+    keep_alive: bool = False,
 ) -> Iterator[StubServer]:
-    server = StubServer(script, faults, models)
+    server = StubServer(script, faults, models, latency, slots, keep_alive)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
