@@ -1,9 +1,9 @@
 """`--trace FILE`: a local JSON Lines record of every node run and every LLM call.
 
 Written from callbacks, so it sees exactly what LangChain sends and gets back. It records prompt hashes,
-not prompts, and never the model's client settings; each line is masked like every file mbre writes
-(`mbre.files`), so a provider error that echoes the API key reaches the file without it. A calibration
-call (a content-free sentence, asked once for the run) is marked `calibration` and has no sentence id.
+not prompts, and never the model's client settings; each line is mbre's own record, masked (`mbre.files`),
+so a provider error that echoes the API key reaches the file without it. A calibration call (a
+content-free sentence, asked once for the run) is marked `calibration` and has no sentence id.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from mbre.errors import StorageError
-from mbre.files import append_line
+from mbre.files import append_line, mask
 
 
 class JsonlTracer(BaseCallbackHandler):
@@ -44,7 +44,7 @@ class JsonlTracer(BaseCallbackHandler):
     def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str)
         with self._lock:
-            append_line(self.path, line)
+            append_line(self.path, mask(line))
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, metadata: Any = None, **kw: Any
