@@ -41,7 +41,7 @@ def calibrate_command(
     run's recorded scores are replayed: no LLM call."""
     from mbre.evaluation.gold import load_gold
     from mbre.evaluation.replays import redecide
-    from mbre.evaluation.thresholds import pick_thresholds
+    from mbre.evaluation.thresholds import check_run_schema, match_reviewed, pick_thresholds
     from mbre.run.rundir import RunDir
     from mbre.schemas.relations import RelationSchema
 
@@ -50,9 +50,14 @@ def calibrate_command(
     if not run.samples_file.exists():
         raise InputError(str(run_dir), "not a run directory: it has no samples.jsonl")
     samples = run.samples()
-    reviewed = {
-        instance.id: str(instance.relation) for instance in load_gold(gold, format, labels=schema.labels)
-    }
+    check_run_schema(samples, schema)
+    reviewed, unknown = match_reviewed(samples, load_gold(gold, format, labels=schema.labels), str(gold))
+    if unknown:
+        console.print(
+            f"[yellow]not in the run[/] {len(unknown)} reviewed sentences, left out: "
+            f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}",
+            highlight=False,
+        )
     picked = pick_thresholds(
         samples,
         reviewed,
@@ -60,7 +65,9 @@ def calibrate_command(
         target_precision=target_precision,
         min_support=min_support,
         source=f"{run_dir} reviewed by {gold}",
+        schema_hash=schema.sha256,
     )
+    picked.check_schema(schema, str(out))
     picked.save(out)
     rows = [
         [label, str(entry.support), f"{entry.threshold:.3f}", str(entry.kept), _number(entry.precision)]
