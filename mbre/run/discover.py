@@ -29,7 +29,7 @@ from mbre.inventory.inventory import ALL_LABELS, Inventory
 from mbre.llm.providers import context_window
 from mbre.llm.tokens import TokenCounter, token_counter
 from mbre.prompts.render import extraction_messages, prompts_hash
-from mbre.run.budget import Budget
+from mbre.run.budget import Budget, BudgetReached, Meter
 from mbre.run.lock import hold
 from mbre.run.rundir import Manifest, RunDir, file_sha256
 from mbre.run.signals import exit_now, signal_name, stop_in_loop
@@ -72,6 +72,9 @@ class Summary:
     """LLM usage of the sentences decided now."""
     calibration: Usage = field(default_factory=Usage)
     """LLM usage of the content-free questions that measured each question's bias, once for the run."""
+    billed: Usage = field(default_factory=Usage)
+    """Every call of this invocation (`mbre.run.budget.Meter`): the sentences decided, the calibration
+    questions, and the calls of sentences left unfinished when the budget or a signal stopped the run."""
     stages: dict[str, Usage] = field(default_factory=dict)
     """LLM usage per node (`extract`, `verify`)."""
     seconds: float = 0.0
@@ -254,8 +257,10 @@ def discover(
     The run directory is locked for the call (`mbre.run.lock`). A sentence whose run raises goes to the
     failures file and the others go on; earlier failures are taken again only with `retry_failed`. A
     `StorageError` (a full disk, a damaged cache) stops the run and is raised once the sentences in flight
-    are done. The budget and a stop signal stop the run cleanly: no new sentence starts, the ones in flight
-    finish; a second signal exits at once (`mbre.run.signals`). `quarantined` are the input lines refused
+    are done. A stop signal stops the run cleanly: no new sentence starts, the ones in flight finish; a
+    second signal exits at once (`mbre.run.signals`). The budget is checked before every call
+    (`mbre.run.budget.Meter`): once a call does not fit, no new sentence starts, and the sentences whose
+    next call does not fit stay unfinished. `quarantined` are the input lines refused
     while reading; `input_sha256` is the input file's hash as it was read (see `manifest`)."""
     if concurrency < 1:
         raise SettingError(f"concurrency must be at least 1, not {concurrency}")
@@ -266,12 +271,13 @@ def discover(
         for error in quarantined:
             run.quarantine(error)
         done = run.finished_ids()
-        skip = done if retry_failed else done | set(run.failures())
+        skip = set(done) if retry_failed else done | set(run.failures(done))
         summary = Summary(resumed=len(done), quarantined=len(quarantined))
         pending = [instance for instance in instances if instance.id not in skip]
         if on_event is not None and len(pending) < len(instances):
             on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
         started, calibrated = time.perf_counter(), spent()
+        meter = Meter(ctx, budget)
         asyncio.run(
             _run(
                 inventory,
@@ -281,11 +287,11 @@ def discover(
                 summary,
                 concurrency,
                 on_event,
-                callbacks or [],
-                budget,
-                calibrated,
+                [*(callbacks or []), meter],
+                done,
             )
         )
+        summary.billed = meter.billed
         summary.seconds = time.perf_counter() - started
         summary.calibration = spent() - calibrated
         if summary.sentences:
@@ -293,7 +299,7 @@ def discover(
                 summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls
             )
         wanted = {instance.id for instance in instances}
-        summary.failed_earlier = len((run.failures().keys() & wanted) - summary.failed.keys())
+        summary.failed_earlier = len((run.failures(done).keys() & wanted) - summary.failed.keys())
     return summary
 
 
@@ -306,9 +312,9 @@ async def _run(
     concurrency: int,
     on_event: EventSink | None,
     callbacks: list[BaseCallbackHandler],
-    budget: Budget | None,
-    calibrated: Usage,
+    done: set[str],
 ) -> None:
+    """Label `pending`; each id whose sample is written joins `done`."""
     loop = asyncio.get_running_loop()
     # The nodes are synchronous and run on the loop's default executor: size it for every call that
     # `concurrency` sentences can have in flight (one extraction per group).
@@ -337,6 +343,12 @@ async def _run(
             decision = await label_one(graph, instance, ctx, on_event=emit, callbacks=callbacks)
         except StorageError:
             raise
+        except BudgetReached as reached:  # not a failure: the sentence is asked again next time
+            if summary.stopped is None:
+                summary.stopped = "budget"
+                stop.set()
+                emit({"event": "stopping", "reason": str(reached)})
+            return
         except Exception as exc:  # one sentence's failure never stops the run
             error = mask(f"{type(exc).__name__}: {exc}")
             run.append_failure(instance.id, error)
@@ -344,15 +356,8 @@ async def _run(
             emit({"event": "failed", "id": instance.id, "error": error})
             return
         run.append_sample(Sample.from_decision(instance, decision, origin))
+        done.add(instance.id)
         summary.add(decision, no_relation)
-        if (
-            budget is not None
-            and not stop.is_set()
-            and budget.reached(summary.usage + (spent() - calibrated), ctx)
-        ):
-            summary.stopped = "budget"
-            stop.set()
-            emit({"event": "stopping", "reason": f"budget of {budget.describe()} reached"})
 
     async def worker() -> None:
         for instance in queue:
