@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,8 @@ from mbre.files import append_line, ensure_dir, mask, write_atomic
 from mbre.schemas.results import Sample
 
 _log = logging.getLogger(__name__)
+#: The start of a sample line as `discover` writes it: its id first.
+_ID_FIRST = re.compile(rb'^\{"id": ("(?:[^"\\]|\\.)*"),')
 #: How far back from a file's end `open` looks for the newline that ends its last whole line, per read.
 _TAIL_BLOCK = 1 << 16
 
@@ -151,14 +154,14 @@ class RunDir:
         return read_samples(self.samples_file, allow_empty=True) if self.samples_file.exists() else []
 
     def finished_ids(self) -> set[str]:
-        """The ids of the finished samples, read without validating each sample: a resume of a large run
-        needs only these."""
+        """The ids of the finished samples, read without decoding or validating each sample (a line as
+        `discover` writes it starts with its id): a resume of a large run needs only these."""
         if not self.samples_file.exists():
             return set()
         doubles = _Doubles(self.samples_file)
         ids = set()
-        for number, record in read_records(self.samples_file):
-            if doubles.first(number, record):
+        for number, record, raw in read_records(self.samples_file, ids_only=True):
+            if doubles.first(number, record, raw):
                 ids.add(record["id"])
         doubles.warn()
         return ids
@@ -169,7 +172,7 @@ class RunDir:
         if not self.failures_file.exists():
             return {}
         failed: dict[str, str] = {}
-        for number, record in read_records(self.failures_file):
+        for number, record, _ in read_records(self.failures_file):
             error = record.get("error")
             if not isinstance(error, str):
                 raise InputError(
@@ -195,7 +198,7 @@ class RunDir:
         if not self.timing_file.exists():
             return []
         timings = []
-        for number, record in read_records(self.timing_file):
+        for number, record, _ in read_records(self.timing_file):
             try:
                 timings.append(Timing.model_validate(record))
             except ValidationError as exc:
@@ -271,12 +274,13 @@ def samples_path(path: Path) -> Path:
     return RunDir(path).samples_file if path.is_dir() else path
 
 
-def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) of each line of a run directory's JSON Lines file, streamed: a run of
-    50,000 samples is never held as one string. A last line without its newline that is not JSON is a
-    record a stopped process left unfinished: it is skipped with one warning, and the next discover of
-    the run cuts it off (`RunDir.open`). Any other line that is not a JSON object is an `InputError`
-    naming it."""
+def read_records(path: Path, *, ids_only: bool = False) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+    """(line number, record, the line's bytes) of each line of a run directory's JSON Lines file,
+    streamed: a run of 50,000 samples is never held as one string. A last line without its newline that
+    is not JSON is a record a stopped process left unfinished: it is skipped with one warning, and the
+    next discover of the run cuts it off (`RunDir.open`). Any other line that is not a JSON object is an
+    `InputError` naming it. `ids_only`: a whole line that starts with its id, as mbre writes them, yields
+    just `{"id": ...}`, undecoded beyond it."""
     source = str(path)
     try:
         handle = path.open("rb")
@@ -286,15 +290,17 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
+            whole = raw.endswith(b"\n")
+            prefix = _ID_FIRST.match(raw) if ids_only and whole and raw.rstrip().endswith(b"}") else None
             try:
-                record = json.loads(raw)
+                record = {"id": json.loads(prefix[1])} if prefix else json.loads(raw)
             except UnicodeDecodeError as exc:
-                if not raw.endswith(b"\n"):
+                if not whole:
                     _warn_torn(source, number)
                     return
                 raise InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number) from exc
             except json.JSONDecodeError as exc:
-                if not raw.endswith(b"\n"):
+                if not whole:
                     _warn_torn(source, number)
                     return
                 raise InputError(
@@ -302,11 +308,11 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 ) from exc
             if not isinstance(record, dict):
                 raise InputError(source, "expected a JSON object", line=number)
-            yield number, record
+            yield number, record, raw
 
 
 class _Doubles:
-    """Each id of a samples file once. A record that repeats an earlier one is the same sample written
+    """Each id of a samples file once. A line that repeats an earlier one is the same sample written
     twice (a copied file, a merge by hand): it is read once, and `warn` says so once. Two different
     records for one id are an `InputError` naming both lines."""
 
@@ -315,15 +321,15 @@ class _Doubles:
         self.seen: dict[str, tuple[int, bytes]] = {}
         self.doubled: list[tuple[str, int, int]] = []
 
-    def first(self, number: int, record: dict[str, Any]) -> bool:
+    def first(self, number: int, record: dict[str, Any], raw: bytes) -> bool:
         """Whether this is the first record of its id (False: a double, to skip)."""
         key = _record_id(self.path, number, record)
-        digest = hashlib.blake2b(json.dumps(record, sort_keys=True).encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(raw.strip(), digest_size=16).digest()
         if key not in self.seen:
             self.seen[key] = (number, digest)
             return True
         line, seen = self.seen[key]
-        if seen != digest:
+        if seen != digest and _decoded_line(self.path, line) != _decoded_line(self.path, number):
             raise InputError(
                 str(self.path),
                 f"two different samples for id {key!r}, on lines {line} and {number}: keep the right one",
@@ -347,18 +353,24 @@ class _Doubles:
             )
 
 
+def _decoded_line(path: Path, number: int) -> object:
+    """Line `number` of the file, decoded: two spellings of one record (spacing, key order) are one."""
+    with path.open("rb") as handle:
+        return json.loads(next(itertools.islice(handle, number - 1, None)))
+
+
 def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
     """Discovered samples (JSON Lines, as `mbre discover` writes them), each id once (a doubled line is
     read once, two different samples for one id are refused); a bad line names its field."""
     source = Path(path)
     samples = []
     doubles = _Doubles(source)
-    for number, record in read_records(source):
+    for number, record, raw in read_records(source):
         try:
             sample = Sample.model_validate(record)
         except ValidationError as exc:
             raise InputError.from_validation(str(source), exc, line=number) from exc
-        if doubles.first(number, record):
+        if doubles.first(number, record, raw):
             samples.append(sample)
     doubles.warn()
     if not samples and not allow_empty:
