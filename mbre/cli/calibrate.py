@@ -38,7 +38,9 @@ def calibrate_command(
 ) -> None:
     """Pick per-relation thresholds of the calibrated decision from reviewed samples (`--gold`), so that
     each relation's kept labels reach --target-precision; `discover --thresholds` then applies them. The
-    run's recorded scores are replayed: no LLM call."""
+    run's recorded scores are replayed: no LLM call. Reviewed sentences must read as the run's (another
+    text under a run's id is refused; ids the run lacks are reported), the run must have been labelled
+    with --relations, and the thresholds record that schema, so no other schema takes them."""
     from mbre.evaluation.gold import load_gold
     from mbre.evaluation.replays import redecide
     from mbre.evaluation.thresholds import check_run_schema, match_reviewed, pick_thresholds
