@@ -66,6 +66,10 @@ def test_at_concurrency_64_the_billed_tokens_stay_within_the_budget(tmp_path, mo
     assert calibration > 0  # asked, billed, and in the line above
     finished = RunDir(tmp_path / "run").finished_ids()
     assert 0 < len(finished) < len(instances)
+    print(
+        f"\nbudget {BUDGET} at --concurrency 64: billed {billed} ({billed / BUDGET:.2f}x) in "
+        f"{len(server.requests)} requests ({calibration} calibration), {len(finished)} sentences finished"
+    )
 
 
 def test_a_stopped_sentence_is_neither_failed_nor_finished_and_the_next_run_goes_on(tmp_path, monkeypatch):

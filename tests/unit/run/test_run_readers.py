@@ -117,10 +117,11 @@ def test_a_doubled_sample_is_read_once_with_a_warning_and_two_different_ones_are
     assert [s.id for s in samples] == [s.id for s in SAMPLES]
     assert RunDir(tmp_path).finished_ids() == {s.id for s in SAMPLES}  # the resume reads them alike
     first = SAMPLES[0].id
-    assert warnings_of(caplog) == [
+    warned = (
         f"{tmp_path / 'samples.jsonl'}: 2 lines repeat a sample already read (e.g. id {first!r} on lines 1 "
         f"and {len(lines) + 1}): each sample is read once"
-    ] * 2
+    )
+    assert warnings_of(caplog) == [warned, warned]  # once per read: the samples, then the ids
     respelled = json.dumps(json.loads(lines[1]), separators=(",", ":"))  # the same record, spaced otherwise
     (tmp_path / "samples.jsonl").write_text("".join(lines) + respelled + "\n")
     assert [s.id for s in read_samples(tmp_path / "samples.jsonl")] == [s.id for s in SAMPLES]
