@@ -1,10 +1,13 @@
-"""What mbre writes reaches the disk whole and without secrets.
+"""What mbre writes reaches the disk whole, and its own words without secrets.
 
 Every file mbre writes goes through here: a record is appended as one complete line or not at all, a whole
 file is replaced atomically, and a write that fails (full disk, no permission, read-only file system) is
-one `StorageError` that names the path. Before anything is written, the secrets this process has read (API
-keys, the credentials of an endpoint's URL) are masked, so no file can hold them, whatever a provider
-echoes. Only those: a sentence that merely looks like a URL with a password is data, and stays as it is.
+one `StorageError` that names the path. The writers store bytes exactly as given: a sentence, an entity, a
+definition or a model's answer that happens to contain the API key is the user's data and is never
+rewritten (masking it would shift every character offset after it). The text mbre composes itself (error
+and failure messages, traces, logs, the settings and command line of a manifest) is passed through `mask`
+or `mask_urls` by its writer, so no such text can hold the secrets this process has read (API keys, the
+credentials of an endpoint's URL), whatever a provider echoes.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ _secrets_lock = threading.Lock()
 
 
 def remember_secret(value: str) -> None:
-    """Mask `value` in everything this process writes from now on (an API key, as soon as it is read)."""
+    """Mask `value` in every message this process composes from now on (an API key, as soon as it is
+    read)."""
     if len(value) >= MIN_SECRET_LENGTH:
         with _secrets_lock:
             _secrets.add(value)
@@ -70,10 +74,10 @@ def ensure_dir(path: str | Path) -> Path:
 
 
 def append_line(path: str | Path, text: str) -> None:
-    """Append `text` (masked) and a newline as one `write` on an O_APPEND descriptor, so concurrent or
+    """Append `text` and a newline as one `write` on an O_APPEND descriptor, so concurrent or
     killed writers never interleave or tear a line inside the file. A write the disk cannot take is cut
     back off, so the file never keeps half a line."""
-    data = (mask(text) + "\n").encode("utf-8")
+    data = (text + "\n").encode("utf-8")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -93,11 +97,11 @@ def append_line(path: str | Path, text: str) -> None:
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Replace the file at `path` with `data` (text is masked) in one step: written to a temporary file
+    """Replace the file at `path` with `data` in one step: written to a temporary file
     beside it, flushed to the disk, then renamed over it. A reader, or a crash, sees the old file or the
     new one, never a part."""
     target = Path(path)
-    payload = mask(data).encode("utf-8") if isinstance(data, str) else data
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     temporary: str | None = None
     try:
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

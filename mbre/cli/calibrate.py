@@ -38,10 +38,12 @@ def calibrate_command(
 ) -> None:
     """Pick per-relation thresholds of the calibrated decision from reviewed samples (`--gold`), so that
     each relation's kept labels reach --target-precision; `discover --thresholds` then applies them. The
-    run's recorded scores are replayed: no LLM call."""
+    run's recorded scores are replayed: no LLM call. Reviewed sentences must read as the run's (another
+    text under a run's id is refused; ids the run lacks are reported), the run must have been labelled
+    with this schema, and the thresholds record that schema, so no other schema takes them."""
     from mbre.evaluation.gold import load_gold
     from mbre.evaluation.replays import redecide
-    from mbre.evaluation.thresholds import pick_thresholds
+    from mbre.evaluation.thresholds import check_run_schema, match_reviewed, pick_thresholds
     from mbre.run.inputs import require_run_schema
     from mbre.run.rundir import RunDir
 
@@ -50,9 +52,14 @@ def calibrate_command(
         raise InputError(str(run_dir), "not a run directory: it has no samples.jsonl")
     schema = require_run_schema(run_dir, relations, no_relation)
     samples = run.samples()
-    reviewed = {
-        instance.id: str(instance.relation) for instance in load_gold(gold, format, labels=schema.labels)
-    }
+    check_run_schema(samples, schema)
+    reviewed, unknown = match_reviewed(samples, load_gold(gold, format, labels=schema.labels), str(gold))
+    if unknown:
+        console.print(
+            f"[yellow]not in the run[/] {len(unknown)} reviewed sentences, left out: "
+            f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}",
+            highlight=False,
+        )
     picked = pick_thresholds(
         samples,
         reviewed,
@@ -60,7 +67,9 @@ def calibrate_command(
         target_precision=target_precision,
         min_support=min_support,
         source=f"{run_dir} reviewed by {gold}",
+        schema_hash=schema.sha256,
     )
+    picked.check_schema(schema, str(out))
     picked.save(out)
     rows = [
         [label, str(entry.support), f"{entry.threshold:.3f}", str(entry.kept), _number(entry.precision)]

@@ -9,15 +9,17 @@ import os
 from rich.console import Console
 from rich.text import Text
 
+from mbre.files import mask
+
 console = Console(stderr=True)
 
 
 class _Warnings(logging.Handler):
     """mbre's warnings (a tokenizer that failed, say) as one yellow line on the console, above any
-    progress bar."""
+    progress bar; mbre's own text, so masked like its errors."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        console.print(Text.assemble(("warning:", "yellow"), " ", record.getMessage()), soft_wrap=True)
+        console.print(Text.assemble(("warning:", "yellow"), " ", mask(record.getMessage())), soft_wrap=True)
 
 
 def show_warnings() -> None:

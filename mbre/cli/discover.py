@@ -220,13 +220,13 @@ def _print_summary(summary: Summary, run: RunDir, ctx: MbreContext) -> None:
     rows += [
         ("tokens: prompt + completion", f"{usage.prompt_tokens} + {usage.completion_tokens}"),
         (
-            "tokens billed (not from cache)",
-            f"{usage.billed_prompt_tokens} + {usage.billed_completion_tokens}",
+            "tokens billed (not from cache; calibration and unfinished sentences included)",
+            f"{summary.billed.billed_prompt_tokens} + {summary.billed.billed_completion_tokens}",
         ),
         ("  prompt tokens processed (not in the server's prompt cache)", usage.processed_prompt_tokens),
         ("seconds / sentence", f"{summary.seconds / n:.2f}"),
     ]
-    cost = cost_usd(usage, ctx)
+    cost = cost_usd(summary.billed, ctx)
     if cost is not None:
         rows.append(("cost (price table)", f"${cost:.4f}"))
     if summary.stopped:

@@ -138,7 +138,7 @@ def _decision_settings(
         from mbre.schemas.thresholds import Thresholds
 
         picked = Thresholds.from_file(thresholds)
-        picked.check_labels(inventory.schema.labels, str(thresholds))
+        picked.check_schema(inventory.schema, str(thresholds))
         settings = {"threshold": picked.default, "thresholds": picked.pairs()}
     if threshold is not None:
         settings["threshold"] = threshold

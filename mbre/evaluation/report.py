@@ -21,7 +21,7 @@ from mbre.evaluation.charts import (
 from mbre.evaluation.curves import TARGETS, operating_point
 from mbre.evaluation.records import RunRecord
 from mbre.evaluation.strategies import Evaluation, StrategyResult
-from mbre.files import ensure_dir, write_atomic
+from mbre.files import ensure_dir, mask, write_atomic
 from mbre.schemas.table import Rows
 
 
@@ -210,8 +210,9 @@ def markdown_table(rows: Rows) -> list[str]:
 
 
 def write_text(path: Path, text: str) -> Path:
-    """The whole file or none of it, secrets masked (`mbre.files.write_atomic`)."""
-    return write_atomic(path, text)
+    """The whole file or none of it (`mbre.files.write_atomic`); a report is mbre's own text, so the
+    secrets this process read are masked in it."""
+    return write_atomic(path, mask(text))
 
 
 def number(value: float | None, digits: int = 3) -> str:

@@ -6,14 +6,19 @@ on its samples without an LLM call. For each relation, among the reviewed sample
 that relation, the lowest threshold whose kept labels reach the target precision is picked: the most
 samples at that precision. Relations with fewer reviewed samples than `min_support` fall back to the
 threshold picked the same way over all relations.
+
+Ids alone do not tie a reviewed file to a run: its sentences must be the run's (`match_reviewed`), and the
+run must have been asked with the schema the thresholds are written for (`check_run_schema`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mbre.errors import SettingError
+from mbre.errors import InputError, SettingError
 from mbre.evaluation.curves import ranked_prediction
+from mbre.schemas.instances import Instance
+from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Sample
 from mbre.schemas.thresholds import LabelThreshold, Thresholds
 
@@ -46,6 +51,7 @@ def pick_thresholds(
     target_precision: float,
     min_support: int = MIN_SUPPORT,
     source: str = "",
+    schema_hash: str = "",
 ) -> Thresholds:
     """Thresholds for the reviewed `samples` (`gold`: sentence id -> reviewed label)."""
     if not 0 < target_precision <= 1:
@@ -84,4 +90,44 @@ def pick_thresholds(
         labels=labels,
         reviewed=reviewed,
         source=source,
+        schema_hash=schema_hash,
     )
+
+
+def match_reviewed(
+    samples: Sequence[Sample], reviewed: Sequence[Instance], source: str
+) -> tuple[dict[str, str], list[str]]:
+    """The reviewed labels by id, and the reviewed ids the run does not have. A reviewed sentence whose
+    text or entities differ from the run's sample of its id comes from another corpus (or its ids were
+    swapped): an `InputError` naming the id and both texts, since thresholds picked on it mean nothing."""
+    by_id = {sample.id: sample for sample in samples}
+    labels: dict[str, str] = {}
+    unknown: list[str] = []
+    for instance in reviewed:
+        sample = by_id.get(instance.id)
+        if sample is None:
+            unknown.append(instance.id)
+            continue
+        if (sample.text, sample.head, sample.tail) != (instance.text, instance.head, instance.tail):
+            what = "text" if sample.text != instance.text else "head or tail"
+            raise InputError(
+                source,
+                f"sentence {instance.id!r} differs from the run's ({what}): reviewed {instance.text!r} "
+                f"(head {instance.head.name!r}, tail {instance.tail.name!r}), run {sample.text!r} (head "
+                f"{sample.head.name!r}, tail {sample.tail.name!r}): review the run's own sentences",
+                field="id",
+            )
+        labels[instance.id] = str(instance.relation)
+    return labels, unknown
+
+
+def check_run_schema(samples: Sequence[Sample], schema: RelationSchema) -> None:
+    """Refuse a run labelled with another relation schema than `schema`: its scores answer other
+    definitions, and its labels may not be this schema's."""
+    other = next((s for s in samples if s.provenance.schema_hash != schema.sha256), None)
+    if other is not None:
+        raise InputError(
+            schema.source,
+            f"the run was labelled with another relation schema (sample {other.id!r}: sha256 "
+            f"{other.provenance.schema_hash[:12]}, not {schema.sha256[:12]}): pass the run's own --relations",
+        )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -41,6 +42,7 @@ HIT = "hit"
 BUSY_SECONDS = 30.0
 
 _reask: ContextVar[int] = ContextVar("mbre_cache_reask", default=0)
+_log = logging.getLogger(__name__)
 
 
 def default_cache_path() -> Path:
@@ -93,6 +95,7 @@ class SqliteLLMCache(BaseCache):
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
+        self._undecodable = 0
 
     def key(self, prompt: str, llm_string: str) -> str:
         """sha256 of the namespace, re-ask number, prompt and llm_string, JSON-encoded so that no two
@@ -176,19 +179,40 @@ class SqliteLLMCache(BaseCache):
                 .execute("SELECT generations FROM llm_cache WHERE key = ?", (self.key(prompt, llm_string),))
                 .fetchone()
             )
+        generations = None if row is None else self._decoded(row[0])
         with self._lock:
-            if row is None:
+            if generations is None:
                 self._misses += 1
             else:
                 self._hits += 1
-        if row is None:
-            return None
-        generations: list[Generation] = []
-        for stored in json.loads(row[0]):  # freshly loaded: marking them cannot touch a stored value
-            (message,) = messages_from_dict([stored["message"]])
-            message.response_metadata["mbre_cache"] = HIT
-            generations.append(ChatGeneration(message=message, generation_info=stored["generation_info"]))
         return generations
+
+    def _decoded(self, stored: str) -> list[Generation] | None:
+        """A row's answer, freshly loaded (marking it cannot touch a stored value); None when the row
+        cannot be decoded (written by something else, or damaged inside a sound database): a miss, asked
+        again and written over, with one warning per cache."""
+        try:
+            generations: list[Generation] = []
+            for entry in json.loads(stored):
+                (message,) = messages_from_dict([entry["message"]])
+                message.response_metadata["mbre_cache"] = HIT
+                generations.append(ChatGeneration(message=message, generation_info=entry["generation_info"]))
+            if not generations:
+                raise ValueError("no answer in the entry")
+            return generations
+        except (TypeError, ValueError, KeyError) as exc:
+            with self._lock:
+                self._undecodable += 1
+                first = self._undecodable == 1
+            if first:
+                _log.warning(
+                    "the LLM-call cache %s holds an entry that cannot be read (%s: %s): such calls are asked "
+                    "again and their entries rewritten",
+                    self.path,
+                    type(exc).__name__,
+                    exc,
+                )
+            return None
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         stored = [

@@ -29,7 +29,7 @@ from mbre.inventory.inventory import ALL_LABELS, Inventory
 from mbre.llm.providers import context_window
 from mbre.llm.tokens import TokenCounter, token_counter
 from mbre.prompts.render import extraction_messages, prompts_hash
-from mbre.run.budget import Budget
+from mbre.run.budget import Budget, BudgetReached, Meter
 from mbre.run.inputs import GivenFiles, store_inputs
 from mbre.run.lock import hold
 from mbre.run.rundir import Manifest, RunDir, file_sha256
@@ -75,6 +75,9 @@ class Summary:
     """LLM usage of the sentences decided now."""
     calibration: Usage = field(default_factory=Usage)
     """LLM usage of the content-free questions that measured each question's bias, once for the run."""
+    billed: Usage = field(default_factory=Usage)
+    """Every call of this invocation (`mbre.run.budget.Meter`): the sentences decided, the calibration
+    questions, and the calls of sentences left unfinished when the budget or a signal stopped the run."""
     stages: dict[str, Usage] = field(default_factory=dict)
     """LLM usage per node (`extract`, `verify`)."""
     seconds: float = 0.0
@@ -269,16 +272,21 @@ def discover(
     The run directory is locked for the call (`mbre.run.lock`). A sentence whose run raises goes to the
     failures file and the others go on; earlier failures are taken again only with `retry_failed`. A
     `StorageError` (a full disk, a damaged cache) stops the run and is raised once the sentences in flight
-    are done. The budget and a stop signal stop the run cleanly: no new sentence starts, the ones in flight
-    finish; a second signal exits at once (`mbre.run.signals`). `quarantined` are the input lines refused
-    while reading; `input_sha256` is the input file's hash as it was read (see `manifest`). The schema, and
-    the seeds and thresholds files in `given`, are kept in the run directory (`mbre.run.inputs`). With
-    `ray`, the sentences are labelled by Ray actors and this process stays the run directory's only
-    writer."""
+    are done. A stop signal stops the run cleanly: no new sentence starts, the ones in flight finish; a
+    second signal exits at once (`mbre.run.signals`). The budget is checked before every call
+    (`mbre.run.budget.Meter`): once a call does not fit, no new sentence starts, and the sentences whose
+    next call does not fit stay unfinished. `quarantined` are the input lines refused while reading;
+    `input_sha256` is the input file's hash as it was read (see `manifest`). The schema, and the seeds and
+    thresholds files in `given`, are kept in the run directory (`mbre.run.inputs`). With `ray`, the
+    sentences are labelled by Ray actors and this process stays the run directory's only writer."""
     if concurrency < 1:
         raise SettingError(f"concurrency must be at least 1, not {concurrency}")
     if ray is not None and ray.workers < 1:
         raise SettingError(f"workers must be at least 1, not {ray.workers}")
+    if ray is not None and budget is not None:
+        raise SettingError(
+            "--budget is metered call by call in one process: it does not work with --backend ray yet"
+        )
     check_schema_fits(inventory, ctx)
     with hold(run_dir):
         run = RunDir(run_dir)
@@ -287,19 +295,22 @@ def discover(
         for error in quarantined:
             run.quarantine(error)
         done = run.finished_ids()
-        skip = done if retry_failed else done | set(run.failures())
+        skip = set(done) if retry_failed else done | set(run.failures(done))
         summary = Summary(resumed=len(done), quarantined=len(quarantined))
         pending = [instance for instance in instances if instance.id not in skip]
         if on_event is not None and len(pending) < len(instances):
             on_event({"event": "resumed", "sentences": len(instances) - len(pending)})
         started = time.perf_counter()
-        recorder = Recorder(inventory, ctx, run, summary, on_event, budget)
+        recorder = Recorder(inventory, ctx, run, summary, on_event, done)
         if ray is None:
-            asyncio.run(_run(inventory, pending, ctx, recorder, concurrency, callbacks or []))
+            meter = Meter(ctx, budget)
+            asyncio.run(_run(inventory, pending, ctx, recorder, concurrency, [*(callbacks or []), meter]))
+            summary.billed = meter.billed
         else:
             from mbre.run.cluster import run_on_ray  # Ray is an extra: only a Ray run imports it
 
             asyncio.run(run_on_ray(inventory, pending, ctx, recorder, concurrency, callbacks or [], ray))
+            summary.billed = summary.usage + recorder.calibration()
         summary.seconds = time.perf_counter() - started
         summary.calibration = recorder.calibration()
         if summary.sentences:
@@ -307,7 +318,7 @@ def discover(
                 summary.sentences, summary.seconds, summary.usage.calls, summary.usage.cached_calls
             )
         wanted = {instance.id for instance in instances}
-        summary.failed_earlier = len((run.failures().keys() & wanted) - summary.failed.keys())
+        summary.failed_earlier = len((run.failures(done).keys() & wanted) - summary.failed.keys())
     return summary
 
 
@@ -319,6 +330,8 @@ class Outcome:
     refused: str | None = None
     error: str | None = None
     """The masked error of a sentence whose run raised."""
+    over_budget: str | None = None
+    """Why the budget refused its next call: not a failure, the sentence is asked again next time."""
     events: list[dict[str, Any]] = field(default_factory=list)
     """Its progress events, when it was labelled away from the driver (`mbre.run.cluster`)."""
 
@@ -341,6 +354,8 @@ async def attempt(
         decision = await label_one(graph, instance, ctx, on_event=on_event, callbacks=callbacks)
     except StorageError:
         raise
+    except BudgetReached as reached:
+        return Outcome(over_budget=str(reached))
     except Exception as exc:  # one sentence's failure never stops the run
         return Outcome(error=mask(f"{type(exc).__name__}: {exc}"))
     return Outcome(decision=decision)
@@ -348,7 +363,7 @@ async def attempt(
 
 class Recorder:
     """The driver's side of a run, wherever its sentences are labelled: the single writer of the run
-    directory, the summary, the budget and the stop signals."""
+    directory, the summary and the stop signals."""
 
     def __init__(
         self,
@@ -357,9 +372,11 @@ class Recorder:
         run: RunDir,
         summary: Summary,
         on_event: EventSink | None,
-        budget: Budget | None,
+        done: set[str],
     ) -> None:
-        self.ctx, self.run, self.summary, self.on_event, self.budget = ctx, run, summary, on_event, budget
+        self.ctx, self.run, self.summary, self.on_event = ctx, run, summary, on_event
+        self.done = done
+        """The ids whose sample is written, this run's joining them as they are."""
         self.origin = provenance(inventory, ctx)
         self.no_relation = inventory.schema.no_relation_label
         self.stop = asyncio.Event()
@@ -387,6 +404,12 @@ class Recorder:
             summary.refused += 1
             self.emit({"event": "refused", "id": instance.id, "error": outcome.refused})
             return
+        if outcome.over_budget is not None:
+            if summary.stopped is None:
+                summary.stopped = "budget"
+                self.stop.set()
+                self.emit({"event": "stopping", "reason": outcome.over_budget})
+            return
         if outcome.decision is None:
             error = outcome.error or "no decision"
             self.run.append_failure(instance.id, error)
@@ -394,15 +417,8 @@ class Recorder:
             self.emit({"event": "failed", "id": instance.id, "error": error})
             return
         self.run.append_sample(Sample.from_decision(instance, outcome.decision, self.origin))
+        self.done.add(instance.id)
         summary.add(outcome.decision, self.no_relation)
-        if (
-            self.budget is not None
-            and not self.stop.is_set()
-            and self.budget.reached(summary.usage + self.calibration(), self.ctx)
-        ):
-            summary.stopped = "budget"
-            self.stop.set()
-            self.emit({"event": "stopping", "reason": f"budget of {self.budget.describe()} reached"})
 
     def fail(self, error: StorageError) -> None:
         """The disk or the cache fails every sentence alike: stop, and raise it once the run ends."""

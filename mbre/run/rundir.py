@@ -10,8 +10,11 @@
 
 The samples file is the record of finished ids: a sentence is finished exactly when its sample line is
 complete. Each line goes to the file in one `write` on an O_APPEND descriptor, so a killed process leaves
-at most one torn last line, which `open` cuts off (that sentence is asked again, from the cache); a full
-disk leaves none (see `mbre.files`). The manifest is replaced atomically, so it is whole or absent.
+at most one torn last line in each file, which `open` (the next discover) cuts off (that sentence is asked
+again, from the cache); a full disk leaves none (see `mbre.files`). Until then every reader takes a torn
+last line as unfinished work (`read_records`): skipped, with one warning. The manifest is replaced
+atomically, so it is whole or absent. Failure messages and quarantine reasons are mbre's own text and are
+masked; the samples are the user's sentences and the model's answers, written exactly as they are.
 """
 
 from __future__ import annotations
@@ -20,18 +23,25 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import logging
 import os
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from mbre.errors import InputError, MbreError, StorageError
-from mbre.files import append_line, ensure_dir, write_atomic
-from mbre.schemas.instances import iter_jsonl
+from mbre.files import append_line, ensure_dir, mask, write_atomic
 from mbre.schemas.results import Sample
 
+_log = logging.getLogger(__name__)
+#: The start of a sample line as `discover` writes it: its id first.
+_ID_FIRST = re.compile(rb'^\{"id": ("(?:[^"\\]|\\.)*"),')
+#: How far back from a file's end `open` looks for the newline that ends its last whole line, per read.
+_TAIL_BLOCK = 1 << 16
 #: The user's files a run keeps, and their index (see `mbre.run.inputs`).
 INPUTS_FILE, RELATIONS_FILE, SEEDS_FILE, THRESHOLDS_FILE = (
     "inputs.json",
@@ -132,7 +142,8 @@ class RunDir:
             self._move_aside()
         elif self.manifest_file.exists():
             self._check(self._read_manifest(), manifest)
-            self._cut_torn_line()
+            for file in self.record_files:
+                _repair_last_line(file)
             return
         elif self.samples_file.exists() or self.failures_file.exists():
             raise RunMismatchError(
@@ -142,30 +153,49 @@ class RunDir:
         write_atomic(self.manifest_file, manifest.model_dump_json(indent=2) + "\n")
         self.quarantine_file.unlink(missing_ok=True)
 
+    @property
+    def record_files(self) -> tuple[Path, ...]:
+        """The JSON Lines files, which a killed run may leave with a torn last line."""
+        return (self.samples_file, self.failures_file, self.quarantine_file, self.timing_file)
+
     def samples(self) -> list[Sample]:
         """The finished samples, validated; a damaged line is an error that names it."""
         return read_samples(self.samples_file, allow_empty=True) if self.samples_file.exists() else []
 
     def finished_ids(self) -> set[str]:
-        return {sample.id for sample in self.samples()}
+        """The ids of the finished samples, read without decoding or validating each sample (a line as
+        `discover` writes it starts with its id): a resume of a large run needs only these."""
+        if not self.samples_file.exists():
+            return set()
+        doubles = _Doubles(self.samples_file)
+        ids = set()
+        for number, record, raw in read_records(self.samples_file, ids_only=True):
+            if doubles.first(number, record, raw):
+                ids.add(record["id"])
+        doubles.warn()
+        return ids
 
-    def failures(self) -> dict[str, str]:
-        """Sentence id -> last error, for sentences that failed and have not been labelled since."""
+    def failures(self, finished: set[str] | None = None) -> dict[str, str]:
+        """Sentence id -> last error, for sentences that failed and have not been labelled since (among
+        `finished`, the finished ids when the caller has them already)."""
         if not self.failures_file.exists():
             return {}
         failed: dict[str, str] = {}
-        for line in self.failures_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                failed[record["id"]] = record["error"]
-        finished = self.finished_ids()
-        return {key: error for key, error in failed.items() if key not in finished}
+        for number, record, _ in read_records(self.failures_file):
+            error = record.get("error")
+            if not isinstance(error, str):
+                raise InputError(
+                    str(self.failures_file), "expected the error's text", line=number, field="error"
+                )
+            failed[_record_id(self.failures_file, number, record)] = error
+        done = self.finished_ids() if finished is None else finished
+        return {key: error for key, error in failed.items() if key not in done}
 
     def append_sample(self, sample: Sample) -> None:
         _append_record(self.samples_file, sample.model_dump(mode="json"))
 
     def append_failure(self, sentence_id: str, error: str) -> None:
-        _append_record(self.failures_file, {"id": sentence_id, "error": error, "time": _now()})
+        _append_record(self.failures_file, {"id": sentence_id, "error": mask(error), "time": _now()})
 
     def append_timing(self, sentences: int, seconds: float, calls: int, cached_calls: int) -> None:
         timing = Timing(
@@ -176,14 +206,19 @@ class RunDir:
     def timings(self) -> list[Timing]:
         if not self.timing_file.exists():
             return []
-        lines = self.timing_file.read_text(encoding="utf-8").splitlines()
-        return [Timing.model_validate_json(line) for line in lines if line.strip()]
+        timings = []
+        for number, record, _ in read_records(self.timing_file):
+            try:
+                timings.append(Timing.model_validate(record))
+            except ValidationError as exc:
+                raise InputError.from_validation(str(self.timing_file), exc, line=number) from exc
+        return timings
 
     def quarantine(self, error: InputError) -> None:
         """Record one refused input line (`--on-bad-input skip`, or a sentence too long for the model)."""
         _append_record(
             self.quarantine_file,
-            {"file": error.source, "line": error.line, "field": error.field, "reason": error.reason},
+            {"file": error.source, "line": error.line, "field": error.field, "reason": mask(error.reason)},
         )
 
     def _read_manifest(self) -> Manifest:
@@ -222,15 +257,6 @@ class RunDir:
                 "results are moved aside, not deleted)"
             )
 
-    def _cut_torn_line(self) -> None:
-        """A process killed mid-write leaves a last line without its newline: that sentence is not done."""
-        if not self.samples_file.exists():
-            return
-        data = self.samples_file.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with self.samples_file.open("r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
-
     def _move_aside(self) -> None:
         earlier = [file for file in self.result_files if file.exists()]
         if not earlier:
@@ -257,18 +283,157 @@ def samples_path(path: Path) -> Path:
     return RunDir(path).samples_file if path.is_dir() else path
 
 
-def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
-    """Discovered samples (JSON Lines, as `mbre discover` writes them); a bad line names its field."""
+def read_records(path: Path, *, ids_only: bool = False) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+    """(line number, record, the line's bytes) of each line of a run directory's JSON Lines file,
+    streamed: a run of 50,000 samples is never held as one string. A last line without its newline that
+    is not JSON is a record a stopped process left unfinished: it is skipped with one warning, and the
+    next discover of the run cuts it off (`RunDir.open`). Any other line that is not a JSON object is an
+    `InputError` naming it. `ids_only`: a whole line that starts with its id, as mbre writes them, yields
+    just `{"id": ...}`, undecoded beyond it."""
     source = str(path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(source, f"cannot read the file: {exc.strerror}") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            whole = raw.endswith(b"\n")
+            prefix = _ID_FIRST.match(raw) if ids_only and whole and raw.rstrip().endswith(b"}") else None
+            try:
+                record = {"id": json.loads(prefix[1])} if prefix else json.loads(raw)
+            except UnicodeDecodeError as exc:
+                if not whole:
+                    _warn_torn(source, number)
+                    return
+                raise InputError(source, f"not UTF-8: {exc.reason} at byte {exc.start}", line=number) from exc
+            except json.JSONDecodeError as exc:
+                if not whole:
+                    _warn_torn(source, number)
+                    return
+                raise InputError(
+                    source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number
+                ) from exc
+            if not isinstance(record, dict):
+                raise InputError(source, "expected a JSON object", line=number)
+            yield number, record, raw
+
+
+class _Doubles:
+    """Each id of a samples file once. A line that repeats an earlier one is the same sample written
+    twice (a copied file, a merge by hand): it is read once, and `warn` says so once. Two different
+    records for one id are an `InputError` naming both lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: dict[str, tuple[int, bytes]] = {}
+        self.doubled: list[tuple[str, int, int]] = []
+
+    def first(self, number: int, record: dict[str, Any], raw: bytes) -> bool:
+        """Whether this is the first record of its id (False: a double, to skip)."""
+        key = _record_id(self.path, number, record)
+        digest = hashlib.blake2b(raw.strip(), digest_size=16).digest()
+        if key not in self.seen:
+            self.seen[key] = (number, digest)
+            return True
+        line, seen = self.seen[key]
+        if seen != digest and _decoded_line(self.path, line) != _decoded_line(self.path, number):
+            raise InputError(
+                str(self.path),
+                f"two different samples for id {key!r}, on lines {line} and {number}: keep the right one",
+                line=number,
+                field="id",
+            )
+        self.doubled.append((key, line, number))
+        return False
+
+    def warn(self) -> None:
+        if self.doubled:
+            key, line, number = self.doubled[0]
+            _log.warning(
+                "%s: %d lines repeat a sample already read (e.g. id %r on lines %d and %d): each sample is "
+                "read once",
+                self.path,
+                len(self.doubled),
+                key,
+                line,
+                number,
+            )
+
+
+def _decoded_line(path: Path, number: int) -> object:
+    """Line `number` of the file, decoded: two spellings of one record (spacing, key order) are one."""
+    with path.open("rb") as handle:
+        return json.loads(next(itertools.islice(handle, number - 1, None)))
+
+
+def read_samples(path: str | Path, *, allow_empty: bool = False) -> list[Sample]:
+    """Discovered samples (JSON Lines, as `mbre discover` writes them), each id once (a doubled line is
+    read once, two different samples for one id are refused); a bad line names its field."""
+    source = Path(path)
     samples = []
-    for number, record in iter_jsonl(path):
+    doubles = _Doubles(source)
+    for number, record, raw in read_records(source):
         try:
-            samples.append(Sample.model_validate(record))
+            sample = Sample.model_validate(record)
         except ValidationError as exc:
-            raise InputError.from_validation(source, exc, line=number) from exc
+            raise InputError.from_validation(str(source), exc, line=number) from exc
+        if doubles.first(number, record, raw):
+            samples.append(sample)
+    doubles.warn()
     if not samples and not allow_empty:
-        raise InputError(source, "no samples in the file")
+        raise InputError(str(source), "no samples in the file")
     return samples
+
+
+def _record_id(path: Path, number: int, record: dict[str, Any]) -> str:
+    key = record.get("id")
+    if not isinstance(key, str) or not key.strip():
+        raise InputError(str(path), "expected the sentence's id", line=number, field="id")
+    return key
+
+
+def _warn_torn(source: str, number: int) -> None:
+    _log.warning(
+        "%s:%d: the last line is unfinished (a run was stopped while writing it) and is skipped; the next "
+        "`mbre discover` of this run directory repairs it",
+        source,
+        number,
+    )
+
+
+def _repair_last_line(path: Path) -> None:
+    """A process killed mid-write leaves a last line without its newline: cut it off (that sentence is not
+    done), or, when it is a whole record that only lacks the newline (an edit by hand), end it. Only the
+    file's tail is read."""
+    try:
+        handle = path.open("r+b")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError.cannot_write(path, exc) from exc
+    with handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        tail, start = b"", size
+        while start > 0 and b"\n" not in tail:
+            start = max(0, start - _TAIL_BLOCK)
+            handle.seek(start)
+            tail = handle.read(size - start)
+        cut = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+        handle.seek(cut)
+        try:
+            json.loads(handle.read())
+        except ValueError:
+            handle.truncate(cut)
+        else:
+            handle.seek(size)
+            handle.write(b"\n")
 
 
 def _append_record(path: Path, record: dict[str, Any]) -> None:

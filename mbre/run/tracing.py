@@ -1,10 +1,10 @@
 """`--trace FILE`: a local JSON Lines record of every node run and every LLM call.
 
 Written from callbacks, so it sees exactly what LangChain sends and gets back. It records prompt hashes,
-not prompts, and never the model's client settings; each line is masked like every file mbre writes
-(`mbre.files`), so a provider error that echoes the API key reaches the file without it. A calibration
-call (a content-free sentence, asked once for the run) is marked `calibration` and has no sentence id. A
-call answered by a fleet of servers (`mbre.llm.fleet`) names the `endpoint` that answered it.
+not prompts, and never the model's client settings; each line is mbre's own record, masked (`mbre.files`),
+so a provider error that echoes the API key reaches the file without it. A calibration call (a
+content-free sentence, asked once for the run) is marked `calibration` and has no sentence id. A call
+answered by a fleet of servers (`mbre.llm.fleet`) names the `endpoint` that answered it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from mbre.errors import StorageError
-from mbre.files import append_line
+from mbre.files import append_line, mask
 from mbre.llm.fleet import answered_by, forget_answer
 
 
@@ -131,7 +131,7 @@ class JsonlTracer(RecordingTracer):
     def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str)
         with self._lock:
-            append_line(self.path, line)
+            append_line(self.path, mask(line))
 
     def write_records(self, records: list[dict[str, Any]]) -> None:
         """Append records made elsewhere (a `RecordingTracer`'s)."""

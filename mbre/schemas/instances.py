@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mbre.errors import InputError
 
@@ -46,6 +47,13 @@ class Instance(BaseModel):
         if isinstance(record, dict) and not OUTPUT_FIELDS.isdisjoint(record):
             return {key: value for key, value in record.items() if key not in OUTPUT_FIELDS}
         return record
+
+    @field_validator("id")
+    @classmethod
+    def _id_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("blank_id", "the id is blank: give each sentence a visible id")
+        return value
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -144,17 +152,21 @@ def read_instances(
 ) -> list[Instance]:
     """Read and validate a whole JSON Lines file (or `data` read from it) before any LLM call; ids must be
     unique. Without `on_bad` the first bad line stops the read; with it, bad lines are reported and
-    skipped."""
+    skipped. Ids that differ only by surrounding whitespace (`" x"` beside `"x"`) are duplicates: no one
+    can tell them apart in a table or a review tool."""
     source = str(path)
     instances: list[Instance] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
     for number, record in iter_jsonl(path, on_bad, data=data):
         try:
             instance = parse_instance(record, source=source, line=number)
-            if instance.id in seen:
+            key = instance.id.strip()
+            if key in seen:
+                first, line = seen[key]
+                differs = "" if first == instance.id else f", {first!r}: they differ only by spaces"
                 raise InputError(
                     source,
-                    f"duplicate id {instance.id!r} (first on line {seen[instance.id]})",
+                    f"duplicate id {instance.id!r} (first on line {line}{differs})",
                     line=number,
                     field="id",
                 )
@@ -163,7 +175,7 @@ def read_instances(
                 raise
             on_bad(error)
             continue
-        seen[instance.id] = number
+        seen[key] = (instance.id, number)
         instances.append(instance)
     if not instances:
         raise InputError(source, "no valid sentences in the file" if on_bad else "no sentences in the file")

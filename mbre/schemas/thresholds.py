@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mbre.errors import InputError, pydantic_field
+from mbre.files import write_atomic
+from mbre.schemas.relations import RelationSchema
 
 
 class LabelThreshold(BaseModel):
@@ -36,14 +38,26 @@ class Thresholds(BaseModel):
     """Reviewed samples the thresholds were picked on."""
     source: str = ""
     """The run directory and the reviewed file they came from."""
+    schema_hash: str = ""
+    """sha256 of the relation schema they were picked for (`RelationSchema.sha256`): a threshold means a
+    precision only under the definitions the run was asked with. Empty in files written before it was
+    recorded."""
 
     def pairs(self) -> tuple[tuple[str, float], ...]:
         """Every label's threshold as the context holds them; the default is not among them."""
         return tuple(sorted((label, entry.threshold) for label, entry in self.labels.items()))
 
-    def check_labels(self, labels: list[str], source: str) -> None:
-        """Refuse thresholds picked for labels this schema does not have (another inventory's file)."""
-        unknown = sorted(set(self.labels) - set(labels))
+    def check_schema(self, schema: RelationSchema, source: str) -> None:
+        """Refuse thresholds picked for another schema (other definitions under the same labels measure
+        other precisions) or for labels this schema does not have."""
+        if self.schema_hash and self.schema_hash != schema.sha256:
+            raise InputError(
+                source,
+                f"these thresholds were picked for another relation schema (sha256 {self.schema_hash[:12]}, "
+                f"not {schema.sha256[:12]} of {schema.source}): run `mbre calibrate` with this schema",
+                field="schema_hash",
+            )
+        unknown = sorted(set(self.labels) - set(schema.labels))
         if unknown:
             raise InputError(
                 source,
@@ -52,7 +66,7 @@ class Thresholds(BaseModel):
             )
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_atomic(path, self.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def from_file(cls, path: str | Path) -> Thresholds:

@@ -145,3 +145,28 @@ def test_a_server_killed_mid_run_is_started_again_and_every_sentence_is_labelled
     )
     log = server_log(cache)
     assert "exited with code -9: starting it again" in log and log.count("is healthy on port") == 2
+
+
+def test_a_double_ctrl_c_exits_within_5_seconds_and_the_shared_server_keeps_serving(tmp_path, model_files):
+    cache = private_cache(tmp_path / "cache", model_files)
+    corpus(tmp_path / "a.jsonl", 0, 8)
+    ids_b = corpus(tmp_path / "b.jsonl", 8, 3)
+    args_a, env = discover(tmp_path / "a.jsonl", tmp_path / "a", cache)
+    args_b, _ = discover(tmp_path / "b.jsonl", tmp_path / "b", cache)
+    first = subprocess.Popen(args_a, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_samples(first, tmp_path / "a", 1)
+    second = subprocess.Popen(args_b, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: second.pid in lease_holders(cache), 120), "the second process never joined"
+    first.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    first.send_signal(signal.SIGINT)  # again, with calls in flight: exit now
+    again = time.monotonic()
+    _, stderr = first.communicate(timeout=60)
+    assert time.monotonic() - again <= 5, stderr
+    assert first.returncode in (-signal.SIGINT, 128 + signal.SIGINT), stderr
+    assert len(labelled(tmp_path / "a")) < 8
+    _, stderr = second.communicate(timeout=900)
+    assert second.returncode == 0, stderr  # the one server went on serving the other process
+    assert sorted(labelled(tmp_path / "b")) == ids_b
+    assert server_log(cache).count("is healthy on port") == 1
+    assert wait_until(lambda: entry(cache) is None, 20)  # and stopped after the last one left

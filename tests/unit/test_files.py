@@ -1,5 +1,5 @@
-"""What mbre writes is whole and holds no secret: lines appended whole or not at all, files replaced
-atomically, failures as one error naming the path, keys and URL credentials masked."""
+"""What mbre writes is whole and exact: lines appended whole or not at all, files replaced atomically,
+failures as one error naming the path; keys and URL credentials masked in mbre's own text only."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ def test_settings_and_command_lines_lose_url_credentials():
     assert mask_urls("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
 
 
-def test_an_appended_line_is_masked_and_whole(tmp_path):
+def test_an_appended_line_and_a_replaced_file_hold_exactly_what_was_given(tmp_path):
     remember_secret("sk-appended-0123456789")
     path = tmp_path / "log.jsonl"
-    append_line(path, '{"error": "key sk-appended-0123456789"}')
+    append_line(path, '{"text": "a sentence that quotes sk-appended-0123456789"}')
     append_line(path, '{"n": 2}')
-    assert path.read_text() == '{"error": "key ***"}\n{"n": 2}\n'
+    assert path.read_text() == '{"text": "a sentence that quotes sk-appended-0123456789"}\n{"n": 2}\n'
+    write_atomic(tmp_path / "page.html", "<p>sk-appended-0123456789</p>")
+    assert (tmp_path / "page.html").read_text() == "<p>sk-appended-0123456789</p>"
 
 
 def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):

@@ -246,7 +246,7 @@ def test_an_incomplete_run_exits_non_zero(tmp_path):
         lambda n, body: refuse_first if marked_sentence(sentences[0]) in json.dumps(body) else None,
     ) as server:
         args = [EXAMPLES / "sentences.jsonl", tmp_path / "run", "openai:m", "--base-url", server.base_url]
-        budget = discover(*args, "--budget", "300", "--concurrency", "1")
+        budget = discover(*args, "--budget", "1500", "--concurrency", "1")
         finished = discover(*args)
         again = discover(*args)  # nothing left to do but the failure an earlier invocation left
     assert budget.exit_code == 3, budget.output

@@ -106,3 +106,79 @@ def test_no_file_a_run_writes_holds_the_key_or_the_url_password(tmp_path, monkey
         assert key.encode() not in data and password.encode() not in data, name
     for output in (discovered.output, evaluated.output):
         assert key not in output and password not in output
+
+
+def test_a_key_inside_the_users_data_and_the_models_answers_is_stored_exactly(tmp_path, monkeypatch):
+    """`lm-studio`, a usual dummy key of local servers, is also a word of the corpus: the sentence, its
+    head, a definition and the model's answers keep it byte for byte in every file; only mbre's own text
+    (a failure that echoes it) is masked."""
+    key = "lm-studio"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    relations = json.loads((EXAMPLES / "relations.json").read_text())
+    definition = f"A {key} project founded by its maintainers counts."
+    relations[0]["description"] += " " + definition
+    (tmp_path / "relations.json").write_text(json.dumps(relations))
+    schema = RelationSchema.from_file(tmp_path / "relations.json")
+    text = f"The {key} project was founded by Jane Roe of Acme in 2021."
+    head, tail = f"{key} project", "Jane Roe"
+    keyed = {
+        "id": "keyed",
+        "text": text,
+        "head": {"name": head, "start": text.index(head), "end": text.index(head) + len(head)},
+        "tail": {"name": tail, "start": text.index(tail), "end": text.index(tail) + len(tail)},
+        "relation": "founded_by",
+        "note": f"kept as {key} wrote it",
+    }
+    others = read_instances(EXAMPLES / "sentences.jsonl")[:2]
+    lines = [json.dumps(keyed, ensure_ascii=False)] + [s.model_dump_json(exclude_none=True) for s in others]
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(line + "\n" for line in lines))
+    sentences = read_instances(corpus)
+    gold = gold_script(schema, sentences)
+    refused = marked_sentence(sentences[2])
+
+    def answer_with_the_key(messages, schema_name):  # the first word is the answer; the rest is kept raw
+        return f"{gold(messages, schema_name)} {key}"
+
+    def echo(number, body):
+        return Fault("bad_request", message=f"key {key} refused") if refused in json.dumps(body) else None
+
+    run, review, exported = tmp_path / "run", tmp_path / "review", tmp_path / "ds"
+    with stub_server(answer_with_the_key, echo) as server:
+        args = ["discover", "--relations", str(tmp_path / "relations.json"), "--input", str(corpus)]
+        args += ["--run-dir", str(run), "--model", "openai:m", "--base-url", server.base_url]
+        discovered = CliRunner().invoke(app, args)
+    assert discovered.exit_code == 1, discovered.output  # the echoing refusal failed one sentence
+    assert any(definition in json.dumps(r["body"]) for r in server.requests)  # asked as written
+    runner = CliRunner()
+    assert runner.invoke(app, ["view", str(run)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["review", "export", str(run), "--out", str(review), "--select", "all"]).exit_code
+        == 0
+    )
+    done = runner.invoke(app, ["export", str(run), "--format", "jsonl", "--out", str(exported)])
+    assert done.exit_code == 0, done.output
+
+    written = (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(written) == 2
+    (line,) = [line for line in written if line.startswith('{"id": "keyed"')]
+    sample = json.loads(line)
+    assert {field: sample[field] for field in ("id", "text", "head", "tail", "note")} == {
+        field: keyed[field] for field in ("id", "text", "head", "tail", "note")
+    }
+    assert sample["text"][sample["head"]["start"] : sample["head"]["end"]] == head
+    raws = [e["raw"] for e in sample["decision"]["extractions"]] + [
+        v["raw"] for v in sample["decision"]["verdicts"]
+    ]
+    assert raws and all(raw.endswith(f" {key}") for raw in raws)
+    tasks = json.loads((review / "tasks.json").read_text(encoding="utf-8"))
+    (task,) = [t["data"] for t in tasks if t["data"]["mbre_id"] == "keyed"]
+    assert (task["text"], task["head"]["name"]) == (text, head)
+    assert json.dumps(text) in (run / "samples.html").read_text(encoding="utf-8")
+    train = [json.loads(line) for line in (exported / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any(row["text"] == text for row in train)
+    # mbre's own words: the failure is masked, and nothing else of mbre's holds the key.
+    assert "key *** refused" in (run / "failures.jsonl").read_text()
+    for own in ("failures.jsonl", "manifest.json", "timing.jsonl"):
+        assert key not in (run / own).read_text(), own
+    assert key not in discovered.output

@@ -187,3 +187,76 @@ def test_calibrate_then_discover_with_the_thresholds(tmp_path, monkeypatch):
         ],
     )
     assert refused.exit_code == 2 and "labels the schema does not have: Cause-Effect" in refused.output
+
+
+def test_calibrate_ties_the_reviewed_file_and_the_thresholds_to_the_run_and_its_schema(tmp_path, monkeypatch):
+    """Ids alone prove nothing: a reviewed sentence must read as the run's, unknown ids are reported, and
+    the thresholds name their schema, so another schema (same labels, other definitions) refuses them."""
+    from dataclasses import replace
+
+    from mbre.run import config
+    from mbre.schemas.instances import read_instances
+    from mbre.schemas.relations import RelationSchema
+
+    schema = RelationSchema.from_file(EXAMPLES / "relations.json")
+    sentences = read_instances(EXAMPLES / "sentences.jsonl")
+    fake = gold_model(schema, sentences)
+    real = config.load_context
+    monkeypatch.setattr(config, "load_context", lambda *a, **k: replace(real(*a, **k), chat_model=fake))
+    runner = CliRunner()
+    relations, corpus, run = (
+        str(EXAMPLES / "relations.json"),
+        str(EXAMPLES / "sentences.jsonl"),
+        str(tmp_path / "r"),
+    )
+    assert (
+        runner.invoke(
+            app, ["discover", "--relations", relations, "--input", corpus, "--run-dir", run]
+        ).exit_code
+        == 0
+    )
+    lines = (EXAMPLES / "sentences.jsonl").read_text().splitlines()
+
+    def calibrate(gold_lines: list[str], schema_file: str = relations) -> object:
+        (tmp_path / "gold.jsonl").write_text("".join(line + "\n" for line in gold_lines))
+        args = [
+            "calibrate",
+            "--relations",
+            schema_file,
+            "--run-dir",
+            run,
+            "--gold",
+            str(tmp_path / "gold.jsonl"),
+        ]
+        return runner.invoke(app, [*args, "--min-support", "1", "--out", str(tmp_path / "t.json")])
+
+    other = sentences[1].model_copy(update={"id": sentences[0].id, "relation": sentences[0].relation})
+    swapped = calibrate([other.model_dump_json(exclude_none=True), *lines[1:]])
+    assert swapped.exit_code == 2
+    assert " ".join(swapped.output.split()) == " ".join(
+        f"error: {tmp_path / 'gold.jsonl'}: field 'id': sentence {sentences[0].id!r} differs from the run's "
+        f"(text): reviewed {sentences[1].text!r} (head {sentences[1].head.name!r}, tail "
+        f"{sentences[1].tail.name!r}), run {sentences[0].text!r} (head {sentences[0].head.name!r}, tail "
+        f"{sentences[0].tail.name!r}): review the run's own sentences".split()
+    )
+    stranger = sentences[0].model_copy(update={"id": "not-in-the-run"})
+    result = calibrate([*lines, stranger.model_dump_json(exclude_none=True)])
+    assert result.exit_code == 0, result.output
+    assert "not in the run 1 reviewed sentences, left out: 'not-in-the-run'" in " ".join(
+        result.output.split()
+    )
+    picked = Thresholds.from_file(tmp_path / "t.json")
+    assert picked.schema_hash == schema.sha256 and picked.reviewed == len(sentences)
+
+    # Same labels, one definition reworded: neither calibrate nor discover takes the other's files.
+    reworded = json.loads((EXAMPLES / "relations.json").read_text())
+    reworded[0]["description"] = "Reworded: " + reworded[0]["description"]
+    (tmp_path / "reworded.json").write_text(json.dumps(reworded))
+    refused = calibrate(lines, str(tmp_path / "reworded.json"))
+    assert refused.exit_code == 2 and "the run was labelled with another relation schema" in refused.output
+    args = ["discover", "--relations", str(tmp_path / "reworded.json"), "--input", corpus]
+    applied = runner.invoke(
+        app, [*args, "--run-dir", str(tmp_path / "s"), "--thresholds", str(tmp_path / "t.json")]
+    )
+    assert applied.exit_code == 2
+    assert "these thresholds were picked for another relation schema" in " ".join(applied.output.split())

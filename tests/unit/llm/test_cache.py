@@ -327,3 +327,20 @@ def test_a_cache_file_that_cannot_be_opened_for_writing_says_so(tmp_path):
         "--no-cache, or set cache_path to a file that can be written"
     )
     SqliteLLMCache(tmp_path / "new" / "c.sqlite").check()  # a new cache file is fine
+
+
+def test_an_undecodable_entry_is_a_miss_asked_again_and_rewritten_with_one_warning(tmp_path, caplog):
+    path = tmp_path / "c.sqlite"
+    with stub_server(answer) as server:
+        model = chat_model(settings(server, path))
+        ask(model)
+        ask(model, max_tokens=3)  # a second entry
+        with sqlite3.connect(path) as db:  # a sound database whose rows something else wrote
+            db.execute("UPDATE llm_cache SET generations = '{not json'")
+        with caplog.at_level("WARNING", logger="mbre"):
+            again, other = ask(model), ask(model, max_tokens=3)
+        assert len(server.requests) == 4  # both asked again, not failed
+        assert again.parsed is not None and again.usage.cached_calls == 0 and other.parsed is not None
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and warnings[0].startswith(f"the LLM-call cache {path} holds an entry")
+        assert ask(model).usage.cached_calls == 1 and len(server.requests) == 4  # rewritten, whole again

@@ -49,7 +49,7 @@ def ids_in(run_dir: Path) -> list[str]:
 def test_a_budget_stop_then_a_resume_labels_each_sentence_once_without_asking_again(tmp_path):
     model = gold_model()
     ctx = MbreContext(chat_model=model)
-    first = discover(INVENTORY, SENTENCES, ctx, tmp_path, concurrency=1, budget=Budget(tokens=1000))
+    first = discover(INVENTORY, SENTENCES, ctx, tmp_path, concurrency=1, budget=Budget(tokens=3000))
     assert first.stopped == "budget"
     done = ids_in(tmp_path)
     assert 0 < len(done) < len(SENTENCES) and first.sentences == len(done)

@@ -184,3 +184,22 @@ def test_extra_fields_are_kept_and_mbres_own_output_fields_dropped(tmp_path):
     path.write_text(json.dumps({**GOOD, "doc_id": 7, "gold": "x", "provenance": {}}) + "\n")
     (instance,) = read_instances(path)
     assert instance.extra == {"doc_id": 7}
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (["   "], ":1: field 'id': the id is blank: give each sentence a visible id"),
+        (["x", " x"], ":2: field 'id': duplicate id ' x' (first on line 1, 'x': they differ only by spaces)"),
+        (
+            ["x ", "b", "x"],
+            ":3: field 'id': duplicate id 'x' (first on line 1, 'x ': they differ only by spaces)",
+        ),
+    ],
+)
+def test_blank_ids_and_ids_that_differ_only_by_spaces_are_refused_with_their_line(tmp_path, ids, message):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(GOOD | {"id": id}) + "\n" for id in ids))
+    with pytest.raises(InputError) as info:
+        read_instances(path)
+    assert str(info.value) == f"{path}{message}"
