@@ -12,9 +12,11 @@ from mbre.cli.errors import HandledGroup
 from mbre.cli.evaluate import evaluate_command
 from mbre.cli.export import export_command
 from mbre.cli.group import group_command
+from mbre.cli.pairs import pairs_command
 from mbre.cli.plan import plan_command
 from mbre.cli.review import review_app
 from mbre.cli.student import student_command
+from mbre.cli.types import types_command
 from mbre.cli.view import view_command
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # a bug's traceback must not print settings or keys
 )
+app.command("pairs")(pairs_command)
+app.command("types")(types_command)
 app.command("group")(group_command)
 app.command("discover")(discover_command)
 app.command("plan")(plan_command)

@@ -149,6 +149,7 @@ def load_checked_context(
     shots: int | None,
     route_top_k: int | None,
     no_cache: bool,
+    narrow_by_type: bool | None = None,
 ) -> MbreContext:
     """The settings of a command that labels (--config, then the flags; None: not given), refused at once
     when the inventory's prompts overflow the model or the model cannot run (a bad model string, an unknown
@@ -167,6 +168,7 @@ def load_checked_context(
         epsilon=epsilon,
         shots=shots,
         route_top_k=route_top_k,
+        narrow_by_type=narrow_by_type,
         cache=False if no_cache else None,
         **_decision_settings(inventory, threshold, thresholds),
     )

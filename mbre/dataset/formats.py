@@ -4,7 +4,8 @@
 - `opennre`: OpenNRE's sentence-level lines, `{"text", "h": {"name", "pos"}, "t": {...}, "relation"}` with
   character offsets, end exclusive, and `rel2id.json`;
 - `tacred`: a JSON array of TACRED records: `token`, `subj_start`/`subj_end`/`obj_start`/`obj_end` as
-  inclusive token indices, `relation` (subject = head, object = tail);
+  inclusive token indices, `relation` (subject = head, object = tail), and `subj_type`/`obj_type` when the
+  entities' types are known;
 - `hf`: a Hugging Face `datasets` Dataset saved with `save_to_disk`, `relation` a `ClassLabel`, and the same
   rows as parquet.
 """
@@ -83,17 +84,19 @@ def write_tacred(records: Sequence[Labelled], labels: list[str], out: Path) -> l
         tokens, (subj_start, subj_end), (obj_start, obj_end) = tokenize(
             r.sample.text, r.sample.head, r.sample.tail
         )
-        rows.append(
-            {
-                "id": r.sample.id,
-                "token": tokens,
-                "subj_start": subj_start,
-                "subj_end": subj_end,
-                "obj_start": obj_start,
-                "obj_end": obj_end,
-                "relation": r.relation,
-            }
-        )
+        row: dict[str, Any] = {
+            "id": r.sample.id,
+            "token": tokens,
+            "subj_start": subj_start,
+            "subj_end": subj_end,
+            "obj_start": obj_start,
+            "obj_end": obj_end,
+            "relation": r.relation,
+        }
+        for key, span in (("subj_type", r.sample.head), ("obj_type", r.sample.tail)):
+            if span.type is not None:
+                row[key] = span.type
+        rows.append(row)
     return [write_atomic(out / "train.json", json.dumps(rows, ensure_ascii=False, indent=1) + "\n")]
 
 
@@ -102,6 +105,8 @@ def write_hf(records: Sequence[Labelled], labels: list[str], out: Path) -> list[
 
     disable_progress_bars()
     span = {"name": Value("string"), "start": Value("int32"), "end": Value("int32")}
+    if any(r.sample.head.type is not None or r.sample.tail.type is not None for r in records):
+        span["type"] = Value("string")
     features = Features(
         {
             "id": Value("string"),
@@ -114,8 +119,8 @@ def write_hf(records: Sequence[Labelled], labels: list[str], out: Path) -> list[
     columns: dict[str, list[Any]] = {
         "id": [r.sample.id for r in records],
         "text": [r.sample.text for r in records],
-        "head": [r.sample.head.model_dump() for r in records],
-        "tail": [r.sample.tail.model_dump() for r in records],
+        "head": [{key: getattr(r.sample.head, key) for key in span} for r in records],
+        "tail": [{key: getattr(r.sample.tail, key) for key in span} for r in records],
         "relation": [labels.index(r.relation) for r in records],
     }
     dataset = Dataset.from_dict(columns, features=features)

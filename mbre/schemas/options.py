@@ -29,6 +29,9 @@ KeepRule = Literal["all", "confident", "positive"]
 """Which discovered labels a training set takes: `all`; `confident` leaves out the no-relation labels that
 only say no candidate's score reached its threshold; `positive` leaves out every no-relation label."""
 ReviewSelection = Literal["uncertain", "all", "random"]
+PairsInput = Literal["auto", "jsonl", "text", "conll"]
+"""What `mbre pairs` reads: entity-annotated (or plain `{"id", "text"}`) JSON Lines, a plain text file, or
+CoNLL-style token tags; `auto` decides by the file's name and first character."""
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)
