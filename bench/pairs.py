@@ -46,10 +46,11 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crossre"
 console = Console(width=140)
 
 
-def typed_schema(data: Path, out: Path) -> RelationSchema:
+def typed_schema(data: Path, out: Path, min_count: int = 1) -> RelationSchema:
     """The inventory with the types its train split's relations had (as `mbre types` writes it)."""
     schema = RelationSchema.from_file(data / "relations.json")
-    write_typed_schema(data / "relations.json", schema, observe(data / "entities" / "train.jsonl"), out)
+    observed = observe(data / "entities" / "train.jsonl")
+    write_typed_schema(data / "relations.json", schema, observed, out, min_count=min_count)
     return RelationSchema.from_file(out)
 
 
@@ -68,37 +69,36 @@ def gold_pairs(documents: list[Document], no_relation: str) -> dict[str, str]:
 
 
 def types_report(data: Path) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        schema = typed_schema(data, Path(directory) / "relations.typed.json")
     documents = read_documents(data / "entities" / "dev.jsonl")
     table = Table(title="CrossRE dev: candidate pairs under the types of CrossRE train")
-    for header in ("domain", "sentences", "pairs before", "pairs after", "kept", "gold related", "gold kept"):
+    headers = ("domain", "min count", "sentences", "pairs before", "pairs after", "kept", "offered / pair")
+    for header in (*headers, "gold related", "gold kept"):
         table.add_column(header, justify="left" if header == "domain" else "right")
     domains = sorted({str(d.extra.get("domain")) for d in documents})
-    for domain in [*domains, "all"]:
+    runs = [(domain, 1) for domain in [*domains, "all"]] + [("all", 2)]
+    for domain, min_count in runs:
+        with tempfile.TemporaryDirectory() as directory:
+            schema = typed_schema(data, Path(directory) / "relations.typed.json", min_count)
         chosen = [d for d in documents if domain == "all" or d.extra.get("domain") == domain]
         counts = PairCounts()
-        kept = {line["id"] for line in make_pairs(chosen, schema, source="dev", counts=counts)}
-        gold = {
-            k: v
-            for k, v in gold_pairs(chosen, schema.no_relation_label).items()
-            if v != schema.no_relation_label
-        }
+        lines = list(make_pairs(chosen, schema, source="dev", counts=counts))
+        kept = {line["id"] for line in lines}
+        offered = sum(len(schema.fitting(line["head"]["type"], line["tail"]["type"]) or []) for line in lines)
+        no_relation = schema.no_relation_label
+        gold = [k for k, v in gold_pairs(chosen, no_relation).items() if v != no_relation]
         after = counts.pairs - counts.typed_out
         table.add_row(
             domain,
+            str(min_count),
             str(counts.sentences),
             str(counts.pairs),
             str(after),
             f"{after / counts.pairs:.1%}",
+            f"{offered / max(after, 1):.1f} of {len(schema.positive)}",
             str(len(gold)),
             f"{sum(k in kept for k in gold) / len(gold):.1%}",
         )
     console.print(table)
-    unseen = [r.label for r in schema.positive if r.head_types is None]
-    console.print(
-        f"relations without a typed train example (open to any type): {', '.join(unseen) or 'none'}"
-    )
 
 
 def e2e(data: Path, n: int, seed: int, model: str, out: Path, sentences: int | None) -> None:
