@@ -13,6 +13,7 @@ from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.fakes import gold_script, text_of
 from tests.support.openai_stub import stub_server
+from tests.support.tables import figures
 
 runner = CliRunner()
 
@@ -57,12 +58,6 @@ def files(tmp_path):
     return tmp_path
 
 
-def summary(output: str) -> dict[str, str]:
-    """The summary table's rows, name -> figure."""
-    cells = [line.split("│") for line in output.splitlines() if line.count("│") == 3]
-    return {name.strip(): value.strip() for _, name, value, _ in cells}
-
-
 def invoke(*args: str):
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
@@ -100,12 +95,12 @@ def test_from_an_annotated_corpus_to_typed_samples_and_a_tacred_export(files):
         ("Bob", "Paris", "NA"),
     ]
     assert pairs[0].extra == {"source": {"id": "c1", "offset": 0}, "domain": "news"}
-    figures = summary(result.output)
+    summary = figures(result.output)
     assert (
-        figures["pairs before the type constraints"] == "12"
-        and figures["dropped: types fit no relation"] == "8"
+        summary["pairs before the type constraints"] == "12"
+        and summary["dropped: types fit no relation"] == "8"
     )
-    assert figures["pairs per sentence"] == "2.00"
+    assert summary["pairs per sentence"] == "2.00"
 
     with stub_server(gold_script(typed, pairs)) as server:
         invoke(
@@ -219,7 +214,7 @@ def test_the_model_marks_entities_over_http(files, monkeypatch):
         )
     pairs = read_instances(files / "p.jsonl")
     assert [(p.head.name, p.tail.name) for p in pairs] == [("Ada", "Acme"), ("Acme", "Ada")]
-    assert summary(result.output)["entities not in the text, left out"] == "1"
+    assert figures(result.output)["entities not in the text, left out"] == "1"
 
 
 def test_bad_input_is_one_line_naming_file_line_and_field(files):
