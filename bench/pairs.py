@@ -1,7 +1,8 @@
 """From an entity-annotated corpus to candidate pairs, measured on CrossRE (figures in docs/pairs.md).
 
     python bench/pairs.py types [--data ../shared/data/crossre]
-    python bench/pairs.py e2e [--n 40] [--seed 0] [--model local] [--sentences N] [--out DIR]
+    python bench/pairs.py e2e [--n 40] [--seed 0] [--model local] [--pairs N] [--out DIR]
+    python bench/pairs.py report [--n 40] [--seed 0] [--out DIR]
 
 `types` derives head_types / tail_types from the train split's annotated relations (`mbre types`), makes
 the dev split's candidate pairs (`mbre pairs`) and prints the pairs before and after the type constraints
@@ -9,11 +10,13 @@ and the share of gold related pairs kept; no LLM.
 
 `e2e` draws n dev sentences (random.Random(seed)), makes their pairs under the train-derived types, and
 labels them with `discover` on the model twice, with and without type-narrowed options, one example per
-relation from the train split. It labels sentence by sentence, both arms in turn, into two run
-directories under --out (bench/results/pairs-crossre-dev-n40-seed0 by default), so it resumes where it
-stopped and a cut-short run compares the arms on the same sentences; `--sentences N` stops after the first
-N of the draw. It prints micro-F1 over every ordered pair of the labelled sentences (a pair not in the
-gold, or dropped by the types, is no relation), and LLM calls and prompt tokens per sentence.
+relation from the train split. It takes the pairs in draw order, four at a time, both arms in turn, into
+two run directories under --out (bench/results/pairs-crossre-dev-n40-seed0 by default): it resumes where
+it stopped, and a run cut short compares the arms on the same pairs; `--pairs N` stops after the first N.
+It prints micro-F1 over the pairs both arms labelled (a pair not in the gold is no relation), LLM calls
+and prompt tokens per pair, and the calibration calls (content-free questions, once per distinct
+question and process: narrowed questions are more distinct questions). `report` prints that table from
+what is labelled, without a model.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crossre"
+ARMS = {"narrowed": True, "all-options": False}
+#: Pairs labelled by one arm before the other takes them: a run cut short compares the same pairs.
+CHUNK = 4
+#: The bench's own record of each arm's calibration calls, which no sample carries.
+CALIBRATION = "calibration.jsonl"
+SPENT = {"calls", "prompt_tokens"}
 console = Console(width=140)
 
 
@@ -101,68 +110,61 @@ def types_report(data: Path) -> None:
     console.print(table)
 
 
-def e2e(data: Path, n: int, seed: int, model: str, out: Path, sentences: int | None) -> None:
+def e2e(data: Path, n: int, seed: int, model: str, out: Path, limit: int | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     schema = typed_schema(data, out / "relations.typed.json")
     documents = random.Random(seed).sample(read_documents(data / "entities" / "dev.jsonl"), n)
     pairs_file = out / "pairs.jsonl"
     lines = list(make_pairs(documents, schema, source="dev"))
     pairs_file.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
-    pairs = read_instances(pairs_file)
+    pairs = read_instances(pairs_file)[:limit]
     seeds = draw_examples(read_instances(data / "train.jsonl"), schema, 1, set())
     inventory = Inventory.build(schema, seeds=seeds)
     base = load_context(model=model, shots=1)
     chat_model_for(base, "extraction")  # the server starts outside the runs
-    arms = {"narrowed": True, "all-options": False}
-    todo = documents[:sentences] if sentences else documents
-    for document in todo:
-        chunk = [p for p in pairs if p.extra["source"]["id"] == document.id]
-        for arm, narrow in arms.items():
+    for start in range(0, len(pairs), CHUNK):
+        chunk = pairs[start : start + CHUNK]
+        for arm, narrow in ARMS.items():
             ctx = dataclasses.replace(base, narrow_by_type=narrow)
-            discover(inventory, chunk, ctx, out / arm, input_file=pairs_file, concurrency=2)
-    report(documents, schema, out, list(arms))
+            summary = discover(inventory, chunk, ctx, out / arm, input_file=pairs_file, concurrency=2)
+            if summary.calibration.calls:  # content-free questions, asked once per question and process
+                record = {"from": chunk[0].id, **summary.calibration.model_dump(include=SPENT)}
+                with (out / arm / CALIBRATION).open("a") as file:
+                    file.write(json.dumps(record) + "\n")
+    report(documents, schema, out)
 
 
-def report(documents: list[Document], schema: RelationSchema, out: Path, arms: list[str]) -> None:
-    samples = {arm: {s.id: s for s in read_samples(out / arm / "samples.jsonl")} for arm in arms}
-    pair_ids = {p.id: p.extra["source"]["id"] for p in read_instances(out / "pairs.jsonl")}
-    labelled = [
-        d
-        for d in documents
-        if all(all(s in samples[a] for s, doc in pair_ids.items() if doc == d.id) for a in arms)
-    ]
-    gold = gold_pairs(labelled, schema.no_relation_label)
+def report(documents: list[Document], schema: RelationSchema, out: Path) -> None:
+    files = {arm: out / arm / "samples.jsonl" for arm in ARMS}
+    samples = {arm: {s.id: s for s in read_samples(f)} if f.exists() else {} for arm, f in files.items()}
+    gold = gold_pairs(documents, schema.no_relation_label)
+    both = [k for k in gold if all(k in samples[arm] for arm in ARMS)]
+    positives = sum(gold[k] != schema.no_relation_label for k in both)
     table = Table(
-        title=f"{len(labelled)} CrossRE dev sentences labelled, {len(gold)} ordered pairs "
-        f"({len(pair_ids)} of the whole draw after the types)"
+        title=f"{len(both)} pairs labelled by both arms ({positives} gold related), of {len(gold)} ordered "
+        f"pairs in {len(documents)} CrossRE dev sentences"
     )
-    for header in (
-        "arm",
-        "micro-P",
-        "micro-R",
-        "micro-F1",
-        "LLM calls / sentence",
-        "prompt tokens / sentence",
-    ):
+    headers = ("arm", "micro-P", "micro-R", "micro-F1", "LLM calls / pair", "prompt tokens / pair")
+    for header in (*headers, "calibration calls"):
         table.add_column(header, justify="left" if header == "arm" else "right")
-    for arm in arms:
-        predicted = {k: (s.relation if s.relation is not None else None) for k, s in samples[arm].items()}
-        pred = [predicted.get(k, schema.no_relation_label) for k in gold]
-        scores = prf(list(gold.values()), pred, no_relation=schema.no_relation_label).micro
-        chosen = [s for k, s in samples[arm].items() if k in gold]
-        calls = sum(s.decision.usage.calls for s in chosen)
-        tokens = sum(s.decision.usage.prompt_tokens for s in chosen)
-        n = max(len(labelled), 1)
+    for arm in ARMS:
+        pred = [samples[arm][k].relation for k in both]
+        scores = prf([gold[k] for k in both], pred, no_relation=schema.no_relation_label).micro
+        usage = [samples[arm][k].decision.usage for k in both]
+        record = out / arm / CALIBRATION
+        spent = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+        n = max(len(both), 1)
         table.add_row(
             arm,
             f"{scores.precision:.3f}",
             f"{scores.recall:.3f}",
             f"{scores.f1:.3f}",
-            f"{calls / n:.1f}",
-            f"{tokens / n:.0f}",
+            f"{sum(u.calls for u in usage) / n:.2f}",
+            f"{sum(u.prompt_tokens for u in usage) / n:.0f}",
+            str(sum(entry["calls"] for entry in spent)),
         )
     console.print(table)
-    offered = Counter(len(s.decision.offered or []) for s in samples[arms[0]].values())
+    offered = Counter(len(samples["narrowed"][k].decision.offered or []) for k in both)
     console.print(f"narrowed arm, relations offered per pair: {dict(sorted(offered.items()))}")
 
 
@@ -170,19 +172,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["types", "e2e"])
+    parser.add_argument("part", choices=["types", "e2e", "report"])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="local")
-    parser.add_argument("--sentences", type=int, default=None, help="stop after the first N of the draw")
+    parser.add_argument("--pairs", type=int, default=None, help="stop after the first N pairs of the draw")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    out = args.out or Path(__file__).parent / "results" / f"pairs-crossre-dev-n{args.n}-seed{args.seed}"
     if args.part == "types":
         types_report(args.data)
+    elif args.part == "e2e":
+        e2e(args.data, args.n, args.seed, args.model, out, args.pairs)
     else:
-        out = args.out or Path(__file__).parent / "results" / f"pairs-crossre-dev-n{args.n}-seed{args.seed}"
-        e2e(args.data, args.n, args.seed, args.model, out, args.sentences)
+        documents = random.Random(args.seed).sample(
+            read_documents(args.data / "entities" / "dev.jsonl"), args.n
+        )
+        report(documents, RelationSchema.from_file(out / "relations.typed.json"), out)
 
 
 if __name__ == "__main__":
