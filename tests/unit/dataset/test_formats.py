@@ -82,3 +82,21 @@ def test_hf_is_a_dataset_with_a_class_label_and_parquet(tmp_path):
     assert dataset[0]["head"] == {"name": "Microsoft", "start": 0, "end": 9}
     table = pq.read_table(parquet)
     assert table.column("id").to_pylist() == [r.sample.id for r in RECORDS]
+
+
+def test_entity_types_reach_tacred_hf_and_jsonl_when_known(tmp_path):
+    def typed(span: Span, kind: str) -> Span:
+        return span.model_copy(update={"type": kind})
+
+    first = RECORDS[0].sample
+    sample = first.model_copy(update={"head": typed(first.head, "org"), "tail": typed(first.tail, "person")})
+    records = [Labelled(sample, RECORDS[0].relation, reviewed=False), *RECORDS[1:]]
+    (tacred,) = write_tacred(records, LABELS, tmp_path)
+    rows = json.loads(tacred.read_text())
+    assert (rows[0]["subj_type"], rows[0]["obj_type"]) == ("org", "person")
+    assert "subj_type" not in rows[1]  # types unknown: not made up
+    directory, _ = write_hf(records, LABELS, tmp_path)
+    dataset = load_from_disk(str(directory))
+    assert dataset[0]["head"]["type"] == "org" and dataset[1]["head"]["type"] is None
+    (jsonl,) = write_jsonl(records, LABELS, tmp_path)
+    assert read_instances(jsonl)[0].tail.type == "person"
