@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from mbre.cli.app import app
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
+from tests.support.data import EXAMPLES
 from tests.support.fakes import gold_script, text_of
 from tests.support.openai_stub import stub_server
 from tests.support.tables import figures
@@ -235,3 +236,16 @@ def test_bad_input_is_one_line_naming_file_line_and_field(files):
     assert f"{files / 'bad.jsonl'}:1: field 'entities': the document has no entities" in " ".join(
         result.output.split()
     )
+
+
+def test_the_shipped_text_and_patterns_give_the_pairs_the_docs_show(tmp_path):
+    out = tmp_path / "pairs.jsonl"
+    patterns = EXAMPLES / "patterns.jsonl"
+    args = ["--input", EXAMPLES / "notes.txt", "--ner", f"rules:{patterns}", "--out", out]
+    result = invoke("pairs", "--relations", EXAMPLES / "relations.json", *args)
+    assert figures(result.output)["sentences"] == "4" and figures(result.output)["pairs written"] == "16"
+    text = (EXAMPLES / "notes.txt").read_text()
+    for pair in read_instances(out):
+        offset = pair.extra["source"]["offset"]
+        assert text[offset : offset + len(pair.text)] == pair.text
+        assert pair.head.type in {"person", "organization", "place"}
