@@ -49,6 +49,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crossre"
 ARMS = {"narrowed": True, "all-options": False}
 #: Pairs labelled by one arm before the other takes them: a run cut short compares the same pairs.
 CHUNK = 4
+#: Seconds a request may take before it is retried (the default 120 gave up on a machine at load 16).
+TIMEOUT = 900.0
 #: The bench's own record of each arm's calibration calls, which no sample carries.
 CALIBRATION = "calibration.jsonl"
 SPENT = {"calls", "prompt_tokens"}
@@ -120,13 +122,16 @@ def e2e(data: Path, n: int, seed: int, model: str, out: Path, limit: int | None)
     pairs = read_instances(pairs_file)[:limit]
     seeds = draw_examples(read_instances(data / "train.jsonl"), schema, 1, set())
     inventory = Inventory.build(schema, seeds=seeds)
-    base = load_context(model=model, shots=1)
+    # A shared, loaded machine answers slowly: wait for an answer rather than give a pair up.
+    base = load_context(model=model, shots=1, timeout=TIMEOUT)
     chat_model_for(base, "extraction")  # the server starts outside the runs
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start : start + CHUNK]
         for arm, narrow in ARMS.items():
             ctx = dataclasses.replace(base, narrow_by_type=narrow)
-            summary = discover(inventory, chunk, ctx, out / arm, input_file=pairs_file, concurrency=2)
+            summary = discover(
+                inventory, chunk, ctx, out / arm, input_file=pairs_file, concurrency=1, retry_failed=True
+            )
             if summary.calibration.calls:  # content-free questions, asked once per question and process
                 record = {"from": chunk[0].id, **summary.calibration.model_dump(include=SPENT)}
                 with (out / arm / CALIBRATION).open("a") as file:
