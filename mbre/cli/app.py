@@ -16,10 +16,12 @@ from mbre.cli.errors import HandledGroup
 from mbre.cli.evaluate import evaluate_command
 from mbre.cli.export import export_command
 from mbre.cli.group import group_command
+from mbre.cli.pairs import pairs_command
 from mbre.cli.plan import plan_command
 from mbre.cli.review import review_app
 from mbre.cli.score import score_command
 from mbre.cli.student import student_command
+from mbre.cli.types import types_command
 from mbre.cli.view import view_command
 from mbre.version import mbre_version
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 #: `--help` lists them so (a command not named here comes last).
 WORKFLOW = (
     "pairs",
+    "types",
     "group",
     "plan",
     "discover",
@@ -86,6 +89,8 @@ def main(
     """Find relation-extraction training samples in unlabeled text with LLMs (M-BRe)."""
 
 
+app.command("pairs")(pairs_command)
+app.command("types")(types_command)
 app.command("group")(group_command)
 app.command("plan")(plan_command)
 app.command("discover")(discover_command)

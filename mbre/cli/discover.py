@@ -62,6 +62,14 @@ def discover_command(
     seeds: SeedsOpt = None,
     shots: ShotsOpt = None,
     route_top_k: RouteTopKOpt = None,
+    narrow_by_type: Annotated[
+        bool | None,
+        typer.Option(
+            "--narrow-by-type/--no-narrow-by-type",
+            help="Offer a typed pair only the relations whose head_types and tail_types fit it.",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: ConcurrencyOpt = 4,
     limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N sentences.")] = None,
     grouping: GroupingOpt = None,
@@ -124,6 +132,7 @@ def discover_command(
             shots=shots,
             route_top_k=route_top_k,
             no_cache=no_cache,
+            narrow_by_type=narrow_by_type,
         )
         spend = parse_budget(budget, ctx) if budget else None
         tracer = JsonlTracer(trace) if trace else None

@@ -160,6 +160,7 @@ def load_checked_context(
     route_top_k: int | None,
     no_cache: bool,
     fleet: list[str] | None = None,
+    narrow_by_type: bool | None = None,
 ) -> MbreContext:
     """The settings of a command that labels (--config, then the flags; None: not given), refused at once
     when the inventory's prompts overflow the model or the model cannot run (a bad model string, an unknown
@@ -178,6 +179,7 @@ def load_checked_context(
         epsilon=epsilon,
         shots=shots,
         route_top_k=route_top_k,
+        narrow_by_type=narrow_by_type,
         cache=False if no_cache else None,
         fleet=tuple(fleet) if fleet else None,
         **_decision_settings(inventory, threshold, thresholds),

@@ -5,7 +5,8 @@ one file per split (`train`, and `dev` and `test` with `--split`):
 - `opennre`: OpenNRE's sentence-level lines, `{"text", "h": {"name", "pos"}, "t": {...}, "relation"}` with
   character offsets, end exclusive, and `rel2id.json`;
 - `tacred`: a JSON array of TACRED records: `token`, `subj_start`/`subj_end`/`obj_start`/`obj_end` as
-  inclusive token indices, `relation` (subject = head, object = tail);
+  inclusive token indices, `relation` (subject = head, object = tail), and `subj_type`/`obj_type` when the
+  entities' types are known;
 - `hf`: a Hugging Face `datasets` DatasetDict saved with `save_to_disk`, `relation` a `ClassLabel`, and each
   split as parquet.
 
@@ -135,6 +136,11 @@ def write_tacred(splits: Splits, labels: list[str], out: Path) -> list[Path]:
                     "obj_start": obj_start,
                     "obj_end": obj_end,
                     "relation": r.relation,
+                    **{
+                        key: span.type
+                        for key, span in (("subj_type", r.sample.head), ("obj_type", r.sample.tail))
+                        if span.type is not None
+                    },
                 }
             )
         text = json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
@@ -148,7 +154,10 @@ def write_hf(splits: Splits, labels: list[str], out: Path) -> list[Path]:
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, disable_progress_bars
 
     disable_progress_bars()
+    everything = [record for records in splits.values() for record in records]
     span = {"name": Value("string"), "start": Value("int32"), "end": Value("int32")}
+    if any(r.sample.head.type is not None or r.sample.tail.type is not None for r in everything):
+        span["type"] = Value("string")
     fixed = {
         "id": Value("string"),
         "text": Value("string"),
@@ -159,7 +168,6 @@ def write_hf(splits: Splits, labels: list[str], out: Path) -> list[Path]:
         "confidence_source": Value("string"),
         "reviewed": Value("bool"),
     }
-    everything = [record for records in splits.values() for record in records]
     extra = list(dict.fromkeys(key for r in everything for key in r.sample.extra if key not in fixed))
     try:  # typed over every split at once, so each split has the same columns of the same types
         inferred = Dataset.from_dict({key: [r.sample.extra.get(key) for r in everything] for key in extra})
@@ -171,8 +179,8 @@ def write_hf(splits: Splits, labels: list[str], out: Path) -> list[Path]:
         columns: dict[str, list[Any]] = {
             "id": [r.sample.id for r in records],
             "text": [r.sample.text for r in records],
-            "head": [r.sample.head.model_dump() for r in records],
-            "tail": [r.sample.tail.model_dump() for r in records],
+            "head": [{key: getattr(r.sample.head, key) for key in span} for r in records],
+            "tail": [{key: getattr(r.sample.tail, key) for key in span} for r in records],
             "relation": [labels.index(r.relation) for r in records],
             "confidence": [r.confidence for r in records],
             "confidence_source": [r.confidence_source for r in records],

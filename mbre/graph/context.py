@@ -62,6 +62,10 @@ class MbreContext(ModelSettings):
     check_inverse: bool = setting(True, answer=True, only=MBRE | CALIBRATED)
     """decision="calibrated": also verify the inverse of the leading label (head and tail swapped), when
     the inventory has one, before deciding."""
+    narrow_by_type: bool = setting(False, answer=True, before=False)
+    """For a pair whose entity types are known, offer and verify only the relations whose `head_types` and
+    `tail_types` fit them (and record them as the decision's `offered`); pairs or inventories without
+    types are asked as before."""
     shots: NotNegative = setting(1, answer=True)
     """Examples shown per relation (the schema's and `--seeds`), nearest to the sentence first."""
     max_verifications: AtLeastOne | None = setting(None, answer=True, only=VERIFYING)

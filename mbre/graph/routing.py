@@ -23,7 +23,10 @@ def fan_out_extraction(
     if not state.groups:
         return "propose"
     return [
-        Send("extract", ExtractionTask(instance=state.instance, group=g, labels=inventory.asked_labels(g)))
+        Send(
+            "extract",
+            ExtractionTask(instance=state.instance, group=g, labels=inventory.asked_labels(g, state.offered)),
+        )
         for g in state.groups
     ]
 

@@ -30,6 +30,8 @@ class State(InputState):
     """Positive labels, nearest to the sentence first (FAISS retrieval)."""
     groups: list[int] = field(default_factory=list)
     """The groups to ask, in routing order; each gets one multi-class prompt."""
+    offered: list[str] | None = None
+    """Type-narrowed: the positive labels the pair's entity types fit, the only ones asked; None: all."""
     extractions: Annotated[list[Extraction], operator.add] = field(default_factory=list)
     """One answer per asked group; parallel extraction nodes append here."""
     candidates: list[str] = field(default_factory=list)

@@ -1,9 +1,10 @@
 """One LLM call with a checked answer: its distribution from logprobs, usage, and a re-ask on a bad answer.
 
-Every question mbre asks is multiple choice, answered by one word: an option letter for a group of
-relations, yes or no for a verification. So every node talks to models through `ask_choice`, and parse
-failures, abstentions, transient-error retries, cache hits and cost accounting behave the same for every
-question and provider; and one short answer yields the probability of every choice, not just a label.
+Every question about a relation is multiple choice, answered by one word: an option letter for a group
+of relations, yes or no for a verification (the entity finder's list is read by `ask_text`). So every
+node talks to models through `ask_choice`, and parse failures, abstentions, transient-error retries,
+cache hits and cost accounting behave the same for every question and provider; and one short answer
+yields the probability of every choice, not just a label.
 """
 
 from __future__ import annotations
@@ -176,5 +177,24 @@ def ask_choice(
         probabilities = choice_probabilities(message, choices)
         confidence = probabilities[index] if probabilities is not None else None
         return message, Choice(index=index, probabilities=probabilities), confidence, None
+
+    return _with_retries(model, attempt, retries)
+
+
+def ask_text(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    parse: Callable[[str], T | None],
+    *,
+    max_tokens: int,
+    retries: int = 1,
+) -> Answer[T]:
+    """Ask a question answered in free text that `parse` reads (None: unreadable), with the re-asks,
+    retries and accounting of `ask_choice`."""
+
+    def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
+        message = model.invoke(messages, max_tokens=max_tokens)
+        parsed = parse(raw_text(message))
+        return message, parsed, None, None if parsed is not None else "the answer could not be read"
 
     return _with_retries(model, attempt, retries)

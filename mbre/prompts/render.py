@@ -121,8 +121,19 @@ def verification_messages(
     return [SystemMessage(system), user] if system else [user]
 
 
+def entity_messages(sentence: str, types: Sequence[str] = ()) -> list[BaseMessage]:
+    """The entity finder's question about one sentence, offering `types` when the inventory declares any."""
+    template = load("entities")
+    listed = template["types"].format(types=", ".join(types)) if types else ""
+    return [
+        SystemMessage(template["system"].format(types=listed)),
+        HumanMessage(template["user"].format(sentence=sentence)),
+    ]
+
+
 def answer_tokens(name: str) -> int:
-    """The most tokens an answer to template `name` needs: a letter or a yes/no, and a full stop."""
+    """The most tokens an answer to template `name` needs: a letter or a yes/no and a full stop, or an
+    entity list."""
     return int(load(name)["max_tokens"])
 
 

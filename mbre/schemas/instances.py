@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from mbre.errors import InputError
 
 
 class Span(BaseModel):
-    """An entity mention: character offsets into the text, end exclusive."""
+    """An entity mention: character offsets into the text, end exclusive, and its entity type if known."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     start: int = Field(ge=0)
     end: int = Field(gt=0)
+    type: str | None = Field(default=None, min_length=1)
+    """The entity's type (`person`, `ORG`, ...), as the input or the entity finder gave it; None: unknown."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unknown_type(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # An untyped span is written as before types existed, so recorded runs and hashes keep their bytes.
+        data = handler(self)
+        if self.type is None and isinstance(data, dict):
+            data.pop("type", None)
+        return data
+
+
+def occurrences(text: str, name: str) -> list[int]:
+    """Where `name` occurs in `text` as a whole word (a name that starts or ends with a letter or digit
+    must not continue a word there), in order."""
+    before = r"(?<!\w)" if re.match(r"\w", name) else ""
+    after = r"(?!\w)" if re.search(r"\w$", name) else ""
+    return [match.start() for match in re.finditer(before + re.escape(name) + after, text)]
 
 
 #: The fields a sample adds to its sentence. An input line's own fields of these names would be replaced by
@@ -54,6 +82,41 @@ class Instance(BaseModel):
         if not value.strip():
             raise PydanticCustomError("blank_id", "the id is blank: give each sentence a visible id")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _place_named_entities(cls, record: Any) -> Any:
+        """A head or tail given by name alone (`"Microsoft"`, or `{"name", "type"}` without offsets) is the
+        name's one occurrence in the text, outside the other entity; none or several is an error."""
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            return record
+        placed = dict(record)
+        for role, other in (("head", "tail"), ("tail", "head")):
+            value = placed.get(role)
+            if isinstance(value, str):
+                value = {"name": value}
+            if not isinstance(value, dict) or "start" in value or "end" in value:
+                continue
+            name = value.get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            taken = placed.get(other)
+            found = occurrences(record["text"], name)
+            if (
+                isinstance(taken, dict)
+                and isinstance(taken.get("start"), int)
+                and isinstance(taken.get("end"), int)
+            ):
+                found = [s for s in found if s + len(name) <= taken["start"] or s >= taken["end"]]
+            if not found:
+                raise _SpanError(role, f"{name!r} does not occur in the text; give start and end")
+            if len(found) > 1:
+                where = ", ".join(str(start) for start in found)
+                raise _SpanError(
+                    role, f"{name!r} occurs {len(found)} times in the text (at {where}); give start and end"
+                )
+            placed[role] = {**value, "start": found[0], "end": found[0] + len(name)}
+        return placed
 
     @property
     def extra(self) -> dict[str, Any]:

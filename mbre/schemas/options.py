@@ -31,6 +31,9 @@ only say no candidate's score reached its threshold; `positive` leaves out every
 ReviewSelection = Literal["uncertain", "all", "random"]
 Backend = Literal["local", "ray"]
 """Where `mbre discover` labels: in its own process, or on Ray workers (`mbre[ray]`)."""
+PairsInput = Literal["auto", "jsonl", "text", "conll"]
+"""What `mbre pairs` reads: entity-annotated (or plain `{"id", "text"}`) JSON Lines, a plain text file, or
+CoNLL-style token tags; `auto` decides by the file's name and first character."""
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 DECISION_POLICIES: tuple[DecisionPolicy, ...] = get_args(DecisionPolicy)

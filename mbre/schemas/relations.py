@@ -7,8 +7,19 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from mbre.errors import InputError, pydantic_field
 from mbre.schemas.answers import NONE_LABEL
@@ -41,6 +52,10 @@ class RelationType(BaseModel):
     inverse: str | None = None
     """The label of the same relation with head and tail swapped, if the inventory has it. Two labels
     that share a `name` are each other's inverse without it."""
+    head_types: tuple[str, ...] | None = None
+    """The entity types the head may have; None: any type."""
+    tail_types: tuple[str, ...] | None = None
+    """The entity types the tail may have; None: any type."""
 
     @field_validator("label", "description")
     @classmethod
@@ -48,6 +63,29 @@ class RelationType(BaseModel):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("head_types", "tail_types")
+    @classmethod
+    def _types_named(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or any(not t.strip() for t in value)):
+            raise ValueError("must list at least one type, none of them empty")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _omit_undeclared_types(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A schema without types hashes as it did before types existed: its runs and groupings still match.
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("head_types", "tail_types"):
+                if getattr(self, key) is None:
+                    data.pop(key, None)
+        return data
+
+    def admits(self, head_type: str | None, tail_type: str | None) -> bool:
+        """Whether a pair of these types can hold this relation; an unknown type fits any."""
+        return (head_type is None or self.head_types is None or head_type in self.head_types) and (
+            tail_type is None or self.tail_types is None or tail_type in self.tail_types
+        )
 
 
 class RelationSchema(BaseModel):
@@ -72,6 +110,18 @@ class RelationSchema(BaseModel):
     def positive(self) -> list[RelationType]:
         """The relations a sentence can be labelled with, in file order."""
         return [r for r in self.relations if r.label != self.no_relation_label]
+
+    @property
+    def typed(self) -> bool:
+        """Whether some relation declares the entity types it takes."""
+        return any(r.head_types is not None or r.tail_types is not None for r in self.relations)
+
+    def fitting(self, head_type: str | None, tail_type: str | None) -> list[str] | None:
+        """The positive labels a pair of these entity types can hold, in file order; None when types narrow
+        nothing (the inventory declares none, or the pair's types are unknown)."""
+        if not self.typed or (head_type is None and tail_type is None):
+            return None
+        return [r.label for r in self.positive if r.admits(head_type, tail_type)]
 
     def inverse_of(self, label: str) -> str | None:
         """The label with head and tail swapped: the relation's own `inverse`, else the one other

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+)
 
 from mbre.schemas.answers import NONE_LABEL
 from mbre.schemas.instances import Instance, Span
@@ -150,6 +157,17 @@ class Decision(BaseModel):
     extractions: list[Extraction] = Field(default_factory=list)
     verdicts: list[Verdict] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    offered: list[str] | None = None
+    """Type-narrowed: the positive labels the pair's entity types fit, the only ones the questions offered
+    (empty: none fits, so none was asked); None: every label was offered."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unnarrowed(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A decision over every label is written as before narrowing: recorded samples keep their bytes.
+        data = handler(self)
+        if self.offered is None and isinstance(data, dict):
+            data.pop("offered", None)
+        return data
 
     @property
     def abstentions(self) -> int:

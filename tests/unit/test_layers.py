@@ -1,9 +1,9 @@
 """The package's shape is a checked contract: one room per job, and every import points down the layers.
 
 Layers, bottom to top (a module may import its own layer and those below; rooms on one line do not import
-each other): errors and version; files; schemas; prompts | inventory | llm; graph; run; evaluation | dataset
-| view; student; cli; and the package root with `__main__`, the public facade that nothing inside mbre
-imports. Imports inside functions and under TYPE_CHECKING count too: a lazy import is still a dependency.
+each other): errors and version; files; schemas; prompts | inventory | llm; graph | pairs; run; evaluation
+| dataset | view; student; cli; and the package root with `__main__`, the public facade that nothing inside
+mbre imports. Imports inside functions and under TYPE_CHECKING count too: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ RANKS = {
     "mbre.inventory": 3,
     "mbre.llm": 3,
     "mbre.graph": 4,
+    "mbre.pairs": 4,
     "mbre.run": 5,
     "mbre.evaluation": 6,
     "mbre.dataset": 6,

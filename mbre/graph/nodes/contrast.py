@@ -17,6 +17,10 @@ def contrast(state: State, runtime: Runtime[MbreContext], *, inventory: Inventor
     ctx = runtime.context
     best = leader(ctx.strategy, state.extractions, state.verdicts, ctx.group_weight)
     inverse = inventory.schema.inverse_of(best) if best is not None else None
-    if inverse is None or inverse in state.candidates:
+    if (
+        inverse is None
+        or inverse in state.candidates
+        or (state.offered is not None and inverse not in state.offered)
+    ):
         return {}
     return {"candidates": [*state.candidates, inverse]}

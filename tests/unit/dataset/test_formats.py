@@ -141,3 +141,21 @@ def test_hf_types_the_extra_fields_alike_in_every_split(tmp_path):
     saved = load_from_disk(str(directory))
     assert saved["train"].features == saved["test"].features
     assert (saved["train"]["doc_id"], saved["test"]["doc_id"]) == ([None], ["doc-0"])
+
+
+def test_entity_types_reach_tacred_hf_and_jsonl_when_known(tmp_path):
+    def typed(span: Span, kind: str) -> Span:
+        return span.model_copy(update={"type": kind})
+
+    first = RECORDS[0].sample
+    sample = first.model_copy(update={"head": typed(first.head, "org"), "tail": typed(first.tail, "person")})
+    records = [Labelled(sample, RECORDS[0].relation, reviewed=False), *RECORDS[1:]]
+    (tacred,) = write_tacred({"train": records}, LABELS, tmp_path)
+    rows = json.loads(tacred.read_text())
+    assert (rows[0]["subj_type"], rows[0]["obj_type"]) == ("org", "person")
+    assert "subj_type" not in rows[1]  # types unknown: not made up
+    directory, _ = write_hf({"train": records}, LABELS, tmp_path)
+    dataset = load_from_disk(str(directory))["train"]
+    assert dataset[0]["head"]["type"] == "org" and dataset[1]["head"]["type"] is None
+    (jsonl,) = write_jsonl({"train": records}, LABELS, tmp_path)
+    assert read_instances(jsonl)[0].tail.type == "person"
