@@ -190,10 +190,16 @@ def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list
     return instances, bad, hashlib.sha256(data).hexdigest()
 
 
-def prepare_models(ctx: MbreContext) -> None:
+def prepare_models(ctx: MbreContext) -> MbreContext:
     """Build both roles' models (starting the embedded server) and check their cache and endpoint once,
-    before any progress clock starts and before the first sentence (`mbre.llm.preflight`)."""
-    from mbre.llm.preflight import preflight
+    before any progress clock starts and before the first sentence (`mbre.llm.preflight`); the settings
+    with the confidence source settled there, said in one line."""
+    import dataclasses
+
+    from mbre.llm.preflight import confidence_note, preflight
+    from mbre.prompts.render import probe_messages
 
     with console.status(f"preparing {ctx.model} ..."):
-        preflight(ctx)
+        confidence = preflight(ctx, probe_messages())
+    console.print(confidence_note(confidence, ctx), highlight=False)
+    return dataclasses.replace(ctx, confidence=confidence)

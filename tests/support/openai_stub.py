@@ -4,9 +4,11 @@ real HTTP without leaving the machine. It answers from a scripted function and r
 It can also misbehave on schedule, the way real endpoints do: `faults` maps a request's number (0-based,
 in arrival order) to a `Fault`, or is a function of (number, request body) returning one or None.
 `GET /models` (mbre's check of the endpoint before a run) lists the stub's model, or answers with the
-`models` fault; those requests are kept apart, in `model_requests`. Like most OpenAI-compatible servers
-it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`, which mbre tries when it
-counts prompt tokens) is a 404, kept apart in `other_requests`."""
+`models` fault; those requests are kept apart, in `model_requests`, and so is the endpoint check's one
+question (`prompts/probe.toml`), answered "A", in `probe_requests`. With `logprobs=False` the stub gives
+no token probabilities even when asked, as many hosted OpenAI-compatible endpoints do. Like most
+OpenAI-compatible servers it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`,
+which mbre tries when it counts prompt tokens) is a 404, kept apart in `other_requests`."""
 
 from __future__ import annotations
 
@@ -21,8 +23,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-# (messages, schema name) -> the JSON object to answer with, or a plain string for unparseable output
-Script = Callable[[list[dict[str, Any]], str], dict[str, Any] | str]
+from mbre.prompts.render import probe_messages
+from tests.support.fakes import Reply
+
+# (messages, schema name) -> the JSON object to answer with, or a plain string (or a Reply) for the text
+Script = Callable[[list[dict[str, Any]], str], dict[str, Any] | str | Reply]
 
 FaultKind = Literal["rate_limited", "server_error", "reset", "stall", "malformed", "bad_request", "html"]
 
@@ -55,9 +60,13 @@ Faults = Mapping[int, Fault] | Callable[[int, dict[str, Any]], Fault | None]
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: Script, faults: Faults | None = None, models: Fault | None = None):
+    def __init__(
+        self, script: Script, faults: Faults | None = None, models: Fault | None = None, logprobs: bool = True
+    ):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script
+        self.logprobs = logprobs
+        self.probe_requests: list[dict[str, Any]] = []
         self.faults = faults
         self.models = models
         self.requests: list[dict[str, Any]] = []
@@ -105,6 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.other_requests.append(self.path)
             self.send_error(404)
             return
+        if is_probe(body["messages"]):
+            with self.server.lock:
+                self.server.probe_requests.append({"path": self.path, "body": body})
+            self._send_json(200, _completion(body, "A", self.server.logprobs))
+            return
         with self.server.lock:
             number = len(self.server.requests)
             self.server.requests.append(
@@ -124,10 +138,14 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken script is a test bug: answer 500 so it shows, don't hang up
             self.send_error(500, f"stub script failed: {exc!r}")
             return
+        if isinstance(
+            answer, Reply
+        ):  # a sampling script's answer: its text (this stub sends its own alternatives)
+            answer = answer.text
         content = answer if isinstance(answer, str) else json.dumps(answer)
         if fault is not None:  # malformed: the answer cut off mid-way ("Yes" to "Y", a letter to nothing)
             content = content[: len(content) // 2]
-        self._send_json(200, _completion(body, content))
+        self._send_json(200, _completion(body, content, self.server.logprobs))
 
     def _misbehave(self, fault: Fault) -> None:
         if fault.kind == "reset":
@@ -169,9 +187,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up on the call (a killed mbre): nothing to tell
 
 
-def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+def is_probe(messages: list[dict[str, Any]]) -> bool:
+    """Whether a request is mbre's endpoint check asking whether token probabilities come back."""
+    return len(messages) == 1 and messages[0].get("content") == probe_messages()[0].content
+
+
+def _completion(body: dict[str, Any], content: str, logprobs: bool = True) -> dict[str, Any]:
     """A chat completion of `content`, one token per character, each with probability exp(-0.05) and
-    itself as its one alternative."""
+    itself as its one alternative (when asked for, and `logprobs`)."""
     tokens = [
         {"token": ch, "logprob": -0.05, "bytes": None, "top_logprobs": [{"token": ch, "logprob": -0.05}]}
         for ch in content
@@ -186,7 +209,7 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
                 "index": 0,
                 "finish_reason": "stop",
                 "message": {"role": "assistant", "content": content},
-                "logprobs": {"content": tokens} if body.get("logprobs") else None,
+                "logprobs": {"content": tokens} if body.get("logprobs") and logprobs else None,
             }
         ],
         "usage": {"prompt_tokens": 50, "completion_tokens": len(tokens), "total_tokens": 50 + len(tokens)},
@@ -195,9 +218,9 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
 
 @contextmanager
 def stub_server(
-    script: Script, faults: Faults | None = None, models: Fault | None = None
+    script: Script, faults: Faults | None = None, models: Fault | None = None, logprobs: bool = True
 ) -> Iterator[StubServer]:
-    server = StubServer(script, faults, models)
+    server = StubServer(script, faults, models, logprobs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -64,3 +64,12 @@ def test_run_graph_script(capsys: pytest.CaptureFixture[str]) -> None:
     assert "'event': 'decided'" in out and "'label': 'ceo_of'" in out
     assert any(is_group_question(m) for m in model.calls)
     assert not all(is_group_question(m) for m in model.calls)
+
+
+def test_the_per_role_example_config_loads_with_a_model_per_role() -> None:
+    from mbre.run.config import load_context
+
+    ctx = load_context(EXAMPLES / "per-role.toml")
+    assert ctx.model_name("extraction") == "openai:gpt-4o-mini"
+    assert ctx.model_name("verification") == "anthropic:claude-haiku-4-5"
+    assert ctx.confidence == "auto"
