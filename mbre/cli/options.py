@@ -29,8 +29,19 @@ NoRelationOpt = Annotated[
 ]
 InputOpt = Annotated[Path, typer.Option("--input", help="Sentences (JSON Lines).", show_default=False)]
 ConfigOpt = Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).")]
-ModelOpt = Annotated[str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")]
-BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="provider:model: local, openai:gpt-4o-mini, or any init_chat_model provider (anthropic:, "
+        "google_genai:, ollama:, ...; docs/providers.md)."
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The provider's endpoint: any OpenAI-compatible server for openai:, or another server."
+    ),
+]
 StrategyOpt = Annotated[Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")]
 DecisionOpt = Annotated[
     DecisionPolicy | None,

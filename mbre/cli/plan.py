@@ -69,14 +69,15 @@ def plan_command(
     for ctx, row in zip(contexts, planned, strict=True):
         n = max(row.sentences, 1)
         usd = money(row, ctx)
+        low, high = row.total
         rows.append(
             [
                 row.strategy,
-                _span(row.low.calls, row.high.calls),
+                _span(low.calls, high.calls),
                 _span(row.low.calls / n, row.high.calls / n, ".2f"),
-                f"{row.calibration.calls:,}",
-                _span(row.low.prompt_tokens, row.high.prompt_tokens),
-                _span(row.low.completion_tokens, row.high.completion_tokens),
+                _span(row.calibration[0].calls, row.calibration[1].calls),
+                _span(low.prompt_tokens, high.prompt_tokens),
+                _span(low.completion_tokens, high.completion_tokens),
                 "-" if usd is None else _span(*usd, ".2f", "$"),
             ]
         )
@@ -84,7 +85,7 @@ def plan_command(
         "strategy",
         "LLM calls",
         "calls/sentence",
-        "calibration calls (at most)",
+        "of which calibration",
         "prompt tokens",
         "completion tokens",
         "cost",

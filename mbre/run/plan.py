@@ -49,16 +49,21 @@ class Cost:
 
 @dataclass(frozen=True)
 class PlanRow:
-    """The cost of a corpus under one strategy: at least `low`, at most `high`, each role's apart
-    (`roles`: role -> (low, high)), the calibration questions included (`calibration`, their share of
-    `high`)."""
+    """The cost of a corpus under one strategy: its sentences' own at least `low`, at most `high`; the
+    run's content-free calibration questions (`calibration`: low, high); and each role's total, the
+    calibration included (`roles`: role -> (low, high)), to price apart."""
 
     strategy: Strategy
     sentences: int
     low: Cost
     high: Cost
+    calibration: tuple[Cost, Cost]
     roles: dict[Role, tuple[Cost, Cost]]
-    calibration: Cost = Cost()
+
+    @property
+    def total(self) -> tuple[Cost, Cost]:
+        """(low, high) of the whole run: the sentences' and the calibration questions'."""
+        return self.low + self.calibration[0], self.high + self.calibration[1]
 
 
 def samples_per_question(ctx: MbreContext, role: Role) -> int:
@@ -212,19 +217,24 @@ def plan(
         verified_low = verified_low + _verifications(prompts, ctx, extractions.calls, most=False)
     calibration = _calibration(inventory, ctx, groups, count)
     k = {role: samples_per_question(ctx, role) for role in calibration}
+    own = {"extraction": (extracted, extracted), "verification": (verified_low, verified_high)}
     roles: dict[Role, tuple[Cost, Cost]] = {
-        "extraction": (
-            (extracted + calibration["extraction"][0]) * k["extraction"],
-            (extracted + calibration["extraction"][1]) * k["extraction"],
-        ),
-        "verification": (
-            (verified_low + calibration["verification"][0]) * k["verification"],
-            (verified_high + calibration["verification"][1]) * k["verification"],
-        ),
+        role: (
+            (own[role][0] + calibration[role][0]) * k[role],
+            (own[role][1] + calibration[role][1]) * k[role],
+        )
+        for role in calibration
     }
-    low = roles["extraction"][0] + roles["verification"][0]
-    high = roles["extraction"][1] + roles["verification"][1]
-    asked = (
-        calibration["extraction"][1] * k["extraction"] + calibration["verification"][1] * k["verification"]
+    return PlanRow(
+        ctx.strategy,
+        len(instances),
+        extracted * k["extraction"] + verified_low * k["verification"],
+        extracted * k["extraction"] + verified_high * k["verification"],
+        (
+            calibration["extraction"][0] * k["extraction"]
+            + calibration["verification"][0] * k["verification"],
+            calibration["extraction"][1] * k["extraction"]
+            + calibration["verification"][1] * k["verification"],
+        ),
+        roles,
     )
-    return PlanRow(ctx.strategy, len(instances), low, high, roles, asked)
