@@ -5,8 +5,9 @@ side on one seeded slice, with the embedded model:
         [--n 100] [--sources logprobs,sampled:3,sampled:5] [--model local]
 
 Each source labels the same slice with M-BRe (calibrated decision, one example per relation drawn from the
-train split and never from the slice) into `bench/results/confidence-DATA-SPLIT-nN/SOURCE/`, through
-`bench/evaluate_gold.py`'s run, so an interrupted run resumes with the same command. The table gives, per
+train split and never from the slice) into `bench/results/confidence-DATA-SPLIT-nN-MODEL/SOURCE/`, through
+`bench/evaluate_gold.py`'s run, so an interrupted run resumes with the same command (on a busy
+machine, `MBRE_TIMEOUT=900` keeps the embedded server's queue from timing calls out). The table gives, per
 source: micro-F1 and precision of the labels as decided (at the default threshold), precision and yield
 at the thresholds where the precision-yield curve first reaches 0.5 and 0.7, the number of distinct
 confidences (a constant one ranks nothing), and calls and tokens per sentence. The sampled sources run at
@@ -85,9 +86,8 @@ def main() -> None:
     )
     for source in args.sources.split(","):
         ctx = dataclasses.replace(base, **settings(source))  # type: ignore[arg-type]
-        report_dir = (
-            RESULTS / f"confidence-{args.data.name}-{args.split}-n{args.n}" / source.replace(":", "-")
-        )
+        name = f"confidence-{args.data.name}-{args.split}-n{args.n}-{args.model.replace(':', '-')}"
+        report_dir = RESULTS / name / source.replace(":", "-")
         evaluation = run(
             args.data,
             args.n,

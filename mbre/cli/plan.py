@@ -78,7 +78,7 @@ def plan_command(
                 _span(row.calibration[0].calls, row.calibration[1].calls),
                 _span(low.prompt_tokens, high.prompt_tokens),
                 _span(low.completion_tokens, high.completion_tokens),
-                "-" if usd is None else _span(*usd, ".2f", "$"),
+                "-" if usd is None else _dollars(*usd),
             ]
         )
     headers = [
@@ -120,7 +120,7 @@ def _by_role(contexts: list[MbreContext], planned: list[PlanRow]) -> Rows:
                     ctx.model_name(role),
                     _span(low.calls, high.calls),
                     _span(low.prompt_tokens, high.prompt_tokens),
-                    "-" if usd is None else _span(*usd, ".2f", "$"),
+                    "-" if usd is None else _dollars(*usd),
                 ]
             )
     headers = ["strategy", "role", "model", "LLM calls", "prompt tokens", "cost"]
@@ -148,3 +148,8 @@ def _span(low: float, high: float, fmt: str = ",.0f", unit: str = "") -> str:
     if f"{low:{fmt}}" == f"{high:{fmt}}":
         return f"{unit}{low:{fmt}}"
     return f"{unit}{low:{fmt}} .. {unit}{high:{fmt}}"
+
+
+def _dollars(low: float, high: float) -> str:
+    """A money span, to the cent, or to a hundredth of a cent below a dollar (a small corpus's cost)."""
+    return _span(low, high, ".2f" if high >= 1 else ".4f", "$")

@@ -5,7 +5,7 @@ by each role's model's tokenizer, chat template included, where it has one (`mbr
 candidates M-BRe verifies depends on the model's answers and the decision policy, so its calls are a
 range. Each role is counted apart (it may be another model, at another price), the content-free
 calibration questions included (asked once per run: every asked group's, and at most every label's
-verification), and a role whose confidence is sampled asks each question K times."""
+verification), and a run whose confidence is sampled asks each question K times."""
 
 from __future__ import annotations
 
@@ -66,14 +66,16 @@ class PlanRow:
         return self.low + self.calibration[0], self.high + self.calibration[1]
 
 
-def samples_per_question(ctx: MbreContext, role: Role) -> int:
-    """How often the role asks each question: K when its confidence is sampled (set, or `auto` for a
-    provider without token probabilities), else once."""
+def samples_per_question(ctx: MbreContext) -> int:
+    """How often the run asks each question: K when its confidence is sampled, set or by `auto` (when a
+    role's provider returns no token probabilities, the run samples both roles: one source per run,
+    see `mbre.llm.preflight.settle_confidence`), else once."""
     if ctx.chat_model is not None or ctx.confidence in ("logprobs", "none"):
         return 1
-    if ctx.confidence == "sampled" or not ctx.logprobs:
+    providers = {parse_spec(ctx.model_name(role))[0] for role in ("extraction", "verification")}
+    if ctx.confidence == "sampled" or not ctx.logprobs or not all(map(returns_logprobs, providers)):
         return ctx.confidence_samples
-    return 1 if returns_logprobs(parse_spec(ctx.model_name(role))[0]) else ctx.confidence_samples
+    return 1
 
 
 def role_price(ctx: MbreContext, role: Role) -> tuple[float, float] | None:
@@ -216,25 +218,20 @@ def plan(
         verified_high = verified_high + _verifications(prompts, ctx, extractions.calls, most=True)
         verified_low = verified_low + _verifications(prompts, ctx, extractions.calls, most=False)
     calibration = _calibration(inventory, ctx, groups, count)
-    k = {role: samples_per_question(ctx, role) for role in calibration}
+    k = samples_per_question(ctx)
     own = {"extraction": (extracted, extracted), "verification": (verified_low, verified_high)}
     roles: dict[Role, tuple[Cost, Cost]] = {
-        role: (
-            (own[role][0] + calibration[role][0]) * k[role],
-            (own[role][1] + calibration[role][1]) * k[role],
-        )
+        role: ((own[role][0] + calibration[role][0]) * k, (own[role][1] + calibration[role][1]) * k)
         for role in calibration
     }
     return PlanRow(
         ctx.strategy,
         len(instances),
-        extracted * k["extraction"] + verified_low * k["verification"],
-        extracted * k["extraction"] + verified_high * k["verification"],
+        (extracted + verified_low) * k,
+        (extracted + verified_high) * k,
         (
-            calibration["extraction"][0] * k["extraction"]
-            + calibration["verification"][0] * k["verification"],
-            calibration["extraction"][1] * k["extraction"]
-            + calibration["verification"][1] * k["verification"],
+            (calibration["extraction"][0] + calibration["verification"][0]) * k,
+            (calibration["extraction"][1] + calibration["verification"][1]) * k,
         ),
         roles,
     )
