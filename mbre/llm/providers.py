@@ -59,11 +59,11 @@ class Integration:
     limit_arg: str = "max_tokens"
     logprobs: dict[str, Any] = field(default_factory=dict)
     """The arguments that ask for the first answer token's alternatives; empty: the provider has none."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """Arguments of mbre's own for this class (timeouts, retries)."""
 
 
-_OPENAI_LOGPROBS = {"logprobs": True, "top_logprobs": 20}
+#: Alternatives asked for with each answer token.
+TOP_LOGPROBS = 20
+_OPENAI_LOGPROBS = {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
 #: Every provider string mbre accepts besides `local`, as `init_chat_model` names them.
 INTEGRATIONS: dict[str, Integration] = {
     "openai": Integration("langchain_openai", "ChatOpenAI", "", "OPENAI_API_KEY", logprobs=_OPENAI_LOGPROBS),
@@ -85,7 +85,7 @@ INTEGRATIONS: dict[str, Integration] = {
         "google-vertexai",
         None,
         key_arg=None,
-        logprobs={"logprobs": 20},
+        logprobs={"logprobs": TOP_LOGPROBS},
     ),
     "ollama": Integration(
         "langchain_ollama",
@@ -94,7 +94,7 @@ INTEGRATIONS: dict[str, Integration] = {
         None,
         key_arg=None,
         limit_arg="num_predict",
-        logprobs={"logprobs": True, "top_logprobs": 20},
+        logprobs=_OPENAI_LOGPROBS,
     ),
     "bedrock_converse": Integration(
         "langchain_aws", "ChatBedrockConverse", "aws", None, key_arg=None, url_arg="endpoint_url"
@@ -132,10 +132,6 @@ PROVIDERS = ("local", *INTEGRATIONS)
 #: The context assumed for `openai:` models when `context_tokens` does not say: gpt-4o's and gpt-4o-mini's.
 #: A server with a smaller window refuses longer prompts itself (HTTP 400, the sentence fails at once).
 OPENAI_CONTEXT_TOKENS = 128_000
-
-
-#: Alternatives asked for with each answer token.
-TOP_LOGPROBS = 20
 
 
 class ProviderError(MbreError):
@@ -388,7 +384,6 @@ def _integration_model(settings: ModelSettings, provider: str, name: str) -> Bas
         "model": name,
         "temperature": settings.temperature,
         integration.limit_arg: settings.max_tokens,
-        **integration.options,
     }
     if _asks_logprobs(settings):
         arguments |= integration.logprobs
@@ -404,7 +399,10 @@ def _integration_model(settings: ModelSettings, provider: str, name: str) -> Bas
             arguments["client_kwargs"]["trust_env"] = False
     elif provider in ("anthropic", "google_genai"):
         arguments |= {"timeout": settings.timeout, "max_retries": settings.max_retries}
-    model = cls(**arguments)
+    if provider == "huggingface":  # a chat wrapper around an inference endpoint, as init_chat_model builds it
+        model = cls.from_model_id(model_id=arguments.pop("model"), backend="endpoint", **arguments)  # type: ignore[attr-defined]
+    else:
+        model = cls(**arguments)
     endpoint = settings.base_url or provider
     model.rate_limiter = shared_limiter(
         provider,
