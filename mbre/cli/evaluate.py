@@ -121,7 +121,7 @@ def evaluate_command(
         files |= {"seeds": seeds, "thresholds": thresholds}
         total = (len(instances) if limit is None else limit) * len(arms)
         with hold(*(report_dir / arm.directory for arm in arms)):  # before the models start: refused at once
-            prepare_models(ctx)
+            ctx = prepare_models(ctx)
             with RunProgress(total, inventory.schema.no_relation_label, "labelling") as progress:
                 evaluation = evaluate(
                     inventory,

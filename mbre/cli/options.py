@@ -29,13 +29,25 @@ NoRelationOpt = Annotated[
 ]
 InputOpt = Annotated[Path, typer.Option("--input", help="Sentences (JSON Lines).", show_default=False)]
 ConfigOpt = Annotated[Path | None, typer.Option(help="Settings file (mbre.toml).")]
-ModelOpt = Annotated[str | None, typer.Option(help="provider:model, e.g. local or openai:gpt-4o-mini.")]
-BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for openai: models.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="provider:model: local, openai:gpt-4o-mini, or any init_chat_model provider (anthropic:, "
+        "google_genai:, ollama:, ...; docs/providers.md)."
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The provider's endpoint: any OpenAI-compatible server for openai:, or another server."
+    ),
+]
 BaseUrlsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--base-url",
-        help="OpenAI-compatible endpoint for openai: models; again for a fleet of servers of the same model.",
+        help="The provider's endpoint (any OpenAI-compatible server for openai:, or another server); given "
+        "again, a fleet of servers of the same model.",
     ),
 ]
 StrategyOpt = Annotated[Strategy | None, typer.Option(help="mbre, or a baseline: multiclass, binary.")]
@@ -204,10 +216,16 @@ def read_input(path: Path, policy: BadInputPolicy) -> tuple[list[Instance], list
     return instances, bad, hashlib.sha256(data).hexdigest()
 
 
-def prepare_models(ctx: MbreContext) -> None:
+def prepare_models(ctx: MbreContext) -> MbreContext:
     """Build both roles' models (starting the embedded server) and check their cache and endpoint once,
-    before any progress clock starts and before the first sentence (`mbre.llm.preflight`)."""
-    from mbre.llm.preflight import preflight
+    before any progress clock starts and before the first sentence (`mbre.llm.preflight`); the settings
+    with the confidence source settled there, said in one line."""
+    import dataclasses
+
+    from mbre.llm.preflight import confidence_note, preflight
+    from mbre.prompts.render import probe_messages
 
     with console.status(f"preparing {ctx.model} ..."):
-        preflight(ctx)
+        confidence = preflight(ctx, probe_messages())
+    console.print(confidence_note(confidence, ctx), highlight=False)
+    return dataclasses.replace(ctx, confidence=confidence)

@@ -31,6 +31,8 @@ def doubt(sample: Sample, low_confidence: float = LOW_CONFIDENCE) -> Doubt:
         return Doubt(0, "ambiguous" if decision.rule == "ambiguous" else "abstained")
     if sample.confidence is not None and sample.confidence < low_confidence:
         return Doubt(1, f"confidence below {low_confidence}")
+    if sample.confidence is None and sample.confidence_source == "none":
+        return Doubt(1, "no confidence: the run had none")
     proposed = {e.label for e in decision.extractions if e.label is not None}
     verified = {v.label for v in decision.verdicts if v.holds}
     if decision.extractions and decision.verdicts and proposed != verified:

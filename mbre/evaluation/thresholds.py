@@ -62,6 +62,13 @@ def pick_thresholds(
             f"{len(unscored)} samples (e.g. {unscored[0]!r}) were not labelled with decision=calibrated, "
             "so they carry no scores to pick thresholds from"
         )
+    blind = [sample.id for sample in samples if sample.confidence_source == "none"]
+    if blind:
+        raise SettingError(
+            f"{len(blind)} samples (e.g. {blind[0]!r}) were labelled without any confidence "
+            "(confidence_source none), so they carry no scores to pick thresholds from: label with "
+            "confidence = auto, logprobs or sampled"
+        )
     by_label: dict[str, list[tuple[float, bool]]] = {}
     reviewed = 0
     for sample in samples:

@@ -139,6 +139,8 @@ def decide_label(
 ) -> Decided:
     """The decision rules, as a pure function so each branch can be tested on its own. decision="calibrated":
     `thresholds` override `threshold` per label, and `group_weight` weighs M-BRe's group answers."""
+    if policy == "calibrated" and not _scored(extractions, verdicts):
+        return _unscored(strategy, no_relation, extractions, verdicts)
     if policy == "calibrated":
         scores = candidate_scores(strategy, extractions, verdicts, group_weight)
         if not scores and not _failed(extractions, verdicts):  # no group named a candidate
@@ -172,6 +174,29 @@ def decide_label(
         return Decided(None, None, "ambiguous", {})
     best = max(confident, key=confidence)
     return Decided(best.label, best.confidence, "most_confident", {})
+
+
+def _scored(extractions: Sequence[Extraction], verdicts: Sequence[Verdict]) -> bool:
+    """Whether any answer carries probabilities; without any (confidence="none"), a score would only
+    restate the answers as certainties."""
+    return any(e.probabilities is not None for e in extractions) or any(v.p_yes is not None for v in verdicts)
+
+
+def _unscored(
+    strategy: Strategy, no_relation: str, extractions: Sequence[Extraction], verdicts: Sequence[Verdict]
+) -> Decided:
+    """decision="calibrated" without probabilities: the answers decide, and no confidence or threshold is
+    made up. Multiclass: its answer; else the first verified candidate (retrieval order)."""
+    if strategy == "multiclass":
+        if not extractions or extractions[0].abstained:
+            return Decided(None, None, "abstained", {})
+        return Decided(extractions[0].label or no_relation, None, "unscored", {})
+    verified = [v for v in verdicts if v.holds]
+    if verified:
+        return Decided(verified[0].label, None, "unscored", {})
+    if _failed(extractions, verdicts):
+        return Decided(None, None, "abstained", {})
+    return Decided(no_relation, None, "no_candidate", {})
 
 
 def _failed(extractions: Sequence[Extraction], verdicts: Sequence[Verdict]) -> bool:

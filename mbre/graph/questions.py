@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from langchain_core.messages import BaseMessage
+
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
-from mbre.llm.providers import chat_model_for
-from mbre.llm.structured import Answer, Choice, ask_choice
+from mbre.llm.providers import chat_model_for, sampling_models
+from mbre.llm.structured import Answer, Choice, ask_choice, ask_sampled, without_probabilities
 from mbre.prompts.render import answer_tokens, extraction_messages, verification_messages
 from mbre.schemas.answers import YES_NO, option_letters
 from mbre.schemas.instances import Instance
+from mbre.schemas.options import Role
 
 #: Marks a content-free question in callbacks and the trace: it serves the whole run, no one sentence.
 _CALIBRATION = {"mbre_calibration": True, "mbre_id": None}
@@ -27,13 +30,13 @@ def ask_group(
 ) -> Answer[Choice]:
     """Which of `labels`, or none (the last choice), holds for the sentence."""
     demonstrations = inventory.demonstrations.for_labels(labels, instance, ctx.shots)
-    return ask_choice(
-        chat_model_for(ctx, "extraction"),
+    return _ask(
+        ctx,
+        "extraction",
         extraction_messages(inventory.schema, labels, instance, demonstrations),
         option_letters(len(labels) + 1),
-        max_tokens=answer_tokens("extract"),
-        retries=ctx.parse_retries,
-        metadata=_CALIBRATION if calibration else None,
+        answer_tokens("extract"),
+        calibration,
     )
 
 
@@ -47,11 +50,38 @@ def ask_verification(
 ) -> Answer[Choice]:
     """Whether `label` holds for the sentence: yes (choice 0) or no."""
     demonstrations = inventory.demonstrations.for_labels([label], instance, ctx.shots)
-    return ask_choice(
-        chat_model_for(ctx, "verification"),
+    return _ask(
+        ctx,
+        "verification",
         verification_messages(inventory.schema, label, instance, demonstrations),
         YES_NO,
-        max_tokens=answer_tokens("verify"),
-        retries=ctx.parse_retries,
-        metadata=_CALIBRATION if calibration else None,
+        answer_tokens("verify"),
+        calibration,
     )
+
+
+def _ask(
+    ctx: MbreContext,
+    role: Role,
+    messages: list[BaseMessage],
+    choices: Sequence[str],
+    max_tokens: int,
+    calibration: bool,
+) -> Answer[Choice]:
+    """Ask the role's model, its confidence from where the run takes it (`confidence`): the answer's token
+    probabilities, the agreement of sampled answers, or none."""
+    metadata = _CALIBRATION if calibration else None
+    if ctx.confidence == "sampled":
+        models = sampling_models(ctx, role)
+        return ask_sampled(
+            models, messages, choices, max_tokens=max_tokens, retries=ctx.parse_retries, metadata=metadata
+        )
+    answer = ask_choice(
+        chat_model_for(ctx, role),
+        messages,
+        choices,
+        max_tokens=max_tokens,
+        retries=ctx.parse_retries,
+        metadata=metadata,
+    )
+    return without_probabilities(answer) if ctx.confidence == "none" else answer

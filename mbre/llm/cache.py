@@ -226,7 +226,7 @@ class SqliteLLMCache(BaseCache):
                 (
                     self.key(prompt, llm_string),
                     self.namespace,
-                    json.dumps(stored, ensure_ascii=False),
+                    json.dumps(stored, ensure_ascii=False, default=_plain),
                     time.time(),
                 ),
             )
@@ -244,3 +244,11 @@ class SqliteLLMCache(BaseCache):
 def is_cache_hit(message: AIMessage | None) -> bool:
     """Whether the message was served from an `SqliteLLMCache` rather than by the provider."""
     return message is not None and (message.response_metadata or {}).get("mbre_cache") == HIT
+
+
+def _plain(value: Any) -> Any:
+    """A pydantic object some integrations leave in an answer's metadata (the ollama client's `Logprob`),
+    as the plain data it holds."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field, TypeAdapter, ValidationError
@@ -29,6 +29,7 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 """A number from 0 to 1, NaN refused: a NaN epsilon would match no run directory, not even its own."""
 NonEmpty = Annotated[str, Field(min_length=1)]
+ConfidenceMode = Literal["auto", "logprobs", "sampled", "none"]
 
 
 def setting_types(cls: type) -> dict[str, TypeAdapter[Any]]:
@@ -58,19 +59,23 @@ class ModelSettings:
     model is built per distinct setting and reused by every sentence."""
 
     model: NonEmpty = setting("local", answer=True)
-    """`provider:model`: `local` (the embedded llama.cpp model) or `openai:MODEL`."""
+    """`provider:model`: `local[:NAME]` (the embedded llama.cpp model), or any provider of LangChain's
+    `init_chat_model` (`openai:gpt-4o-mini`, `anthropic:...`, `google_genai:...`, `ollama:...`, see
+    `mbre.llm.providers.INTEGRATIONS`), its integration installed as an extra (`mbre[anthropic]`)."""
     extraction_model: str | None = setting(None, answer=True)
     """Model for the multi-class group prompts; defaults to `model`."""
     verification_model: str | None = setting(None, answer=True)
     """Model for the binary verification prompts; defaults to `model`."""
     base_url: str | None = setting(None, answer=True)
-    """Endpoint of an OpenAI-compatible server, for `openai:` models."""
+    """Endpoint of the provider's API (any OpenAI-compatible server for `openai:`, an Anthropic, Gemini or
+    Ollama server for theirs); None: the provider's own."""
     fleet: tuple[str, ...] = setting(())
     """More servers of the same model beside `base_url` (`--base-url` given again): each call goes to the
     least busy one that answers (`mbre.llm.fleet`). Not an answer setting: replicas of one model answer
     alike, so a run may resume on a larger or a smaller fleet."""
-    api_key_env: str = setting("OPENAI_API_KEY")
-    """Name of the environment variable that holds the API key (the key itself never enters config)."""
+    api_key_env: str | None = setting(None)
+    """Name of the environment variable that holds the API key (the key itself never enters config); None:
+    the provider's own (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GOOGLE_API_KEY`, ...)."""
     api_key_file: str | None = setting(None)
     """A file holding the API key, read when the variable is unset (e.g. a mounted secret)."""
     temperature: NotNegativeFloat = setting(0.0, answer=True)
@@ -79,6 +84,16 @@ class ModelSettings:
     mbre's own questions each ask for fewer: their template's `max_tokens` (a letter or yes/no)."""
     logprobs: bool = setting(True, answer=True)
     """Ask for token logprobs (confidence); turn off for servers that reject the parameter."""
+    confidence: ConfidenceMode = setting("auto", answer=True, before="logprobs")
+    """Where each answer's probability comes from. `auto`: the endpoint check asks the model once whether
+    it returns token probabilities and uses `logprobs` if it does, else `sampled`. `logprobs`: demand them
+    (a run whose model gives none stops before any sentence). `sampled`: `confidence_samples` answers at
+    `confidence_temperature`, their agreement as the probability. `none`: one answer, no probability, and
+    no threshold or score pretends to one."""
+    confidence_samples: Annotated[int, Field(ge=2)] = setting(5, answer=True)
+    """confidence="sampled": answers per question (K); provisional default, see docs/providers.md."""
+    confidence_temperature: PositiveFloat = setting(1.0, answer=True)
+    """confidence="sampled": the temperature the K answers are sampled at."""
     timeout: Seconds = setting(120.0)
     local_slots: AtLeastOne = setting(DEFAULT_SLOTS)
     """Parallel slots of the embedded server: how many calls it evaluates at once. One by default: on a

@@ -9,6 +9,7 @@ yields the probability of every choice, not just a label.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables.config import ensure_config, merge_configs
 
 from mbre.llm.cache import is_cache_hit, reask
+from mbre.llm.providers import answer_limit, constrained
 from mbre.llm.ratelimit import RateLimiter
 from mbre.llm.retry import Retrier
 from mbre.schemas.results import Usage
@@ -42,10 +44,15 @@ class Answer(Generic[T]):
     """The model's probability of its answer; None when the provider gave no logprobs."""
     usage: Usage
     error: str | None = None
+    source: str = "none"
+    """Where the probabilities come from: `logprobs`, `sampled:K`, or `none` (the answer alone)."""
 
 
 def raw_text(message: AIMessage) -> str:
-    """The model's output as text."""
+    """The model's output as text: a forced tool call's answer (see `constrained`), else its content."""
+    for call in message.tool_calls:
+        if "answer" in call["args"]:
+            return str(call["args"]["answer"])
     return message.content if isinstance(message.content, str) else str(message.content)
 
 
@@ -70,8 +77,21 @@ def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
     )
 
 
-def _tokens(message: AIMessage) -> list[dict[str, Any]]:
-    return ((message.response_metadata or {}).get("logprobs") or {}).get("content") or []
+def answer_tokens(message: AIMessage) -> list[dict[str, Any]]:
+    """The answer's tokens, each `{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}`, from the
+    shape the provider's integration leaves them in: OpenAI's `logprobs.content`, Ollama's `logprobs`
+    list, Vertex's `logprobs_result`. Empty when the provider gave none."""
+    metadata = message.response_metadata or {}
+    found = metadata.get("logprobs")
+    if isinstance(found, dict):
+        found = found.get("content")
+    if not found:
+        found = metadata.get("logprobs_result")
+    if not isinstance(found, list):
+        return []
+    # The ollama client leaves its own pydantic `Logprob` objects there, until a cache round trip.
+    plain = [token.model_dump() if hasattr(token, "model_dump") else token for token in found]
+    return [token for token in plain if isinstance(token, dict)]
 
 
 def _word(token: str) -> str:
@@ -83,7 +103,7 @@ def choice_probabilities(message: AIMessage, choices: Sequence[str]) -> tuple[fl
     (`top_logprobs`): the mass of each choice's spellings (`A`, ` A`, `Yes`, `yes`), normalised over the
     choices. None when the provider gave no alternatives; then only the answer itself is known."""
     index = {choice.lower() if len(choice) > 1 else choice: i for i, choice in enumerate(choices)}
-    for token in _tokens(message):
+    for token in answer_tokens(message):
         if not _word(token.get("token", "")):
             continue  # leading whitespace carries no answer
         mass = [0.0] * len(choices)
@@ -126,7 +146,8 @@ def _with_retries(model: BaseChatModel, attempt: _Attempt, retries: int) -> Answ
         usage = usage + usage_of(message, retries=retried)
         raw = raw_text(message) if message is not None else ""
         if parsed is not None:
-            return Answer(parsed=parsed, raw=raw, confidence=confidence, usage=usage)
+            source = "logprobs" if confidence is not None else "none"
+            return Answer(parsed=parsed, raw=raw, confidence=confidence, usage=usage, source=source)
     return Answer(parsed=None, raw=raw, confidence=None, usage=usage, error=error)
 
 
@@ -168,9 +189,13 @@ def ask_choice(
     that outlast the retries, raise `LLMCallError`: they are not the model's answer. `metadata` is added
     to the run's (callbacks and the trace see it)."""
     config = merge_configs(ensure_config(), {"metadata": dict(metadata)}) if metadata else None
+    asked = constrained(model, choices)
+    limit = answer_limit(model, max_tokens)
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
-        message = model.invoke(messages, config, max_tokens=max_tokens)
+        message = asked.invoke(messages, config, **limit)
+        if not isinstance(message, AIMessage):
+            raise TypeError(f"{type(model).__name__} answered with a {type(message).__name__}")
         index = parse_choice(raw_text(message), choices)
         if index is None:
             return message, None, None, f"the answer names none of {', '.join(choices)}"
@@ -193,8 +218,62 @@ def ask_text(
     retries and accounting of `ask_choice`."""
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
-        message = model.invoke(messages, max_tokens=max_tokens)
+        message = model.invoke(messages, **answer_limit(model, max_tokens))
         parsed = parse(raw_text(message))
         return message, parsed, None, None if parsed is not None else "the answer could not be read"
 
     return _with_retries(model, attempt, retries)
+
+
+def without_probabilities(answer: Answer[Choice]) -> Answer[Choice]:
+    """confidence="none": the answer alone, whatever probabilities came with it."""
+    parsed = Choice(index=answer.parsed.index, probabilities=None) if answer.parsed is not None else None
+    return dataclasses.replace(answer, parsed=parsed, confidence=None, source="none")
+
+
+def agreement(answers: Sequence[int], choices: int) -> tuple[float, ...]:
+    """K answers as a distribution over the choices: each choice's count with half an answer added to
+    every choice (Jeffreys' prior), normalised. Unanimity then reads as strong, not certain (5 of 5 yes:
+    0.92), so no sampled answer claims a certainty that K answers cannot show."""
+    counts = [0.5] * choices
+    for index in answers:
+        counts[index] += 1
+    total = sum(counts)
+    return tuple(count / total for count in counts)
+
+
+def ask_sampled(
+    models: Sequence[BaseChatModel],
+    messages: list[BaseMessage],
+    choices: Sequence[str],
+    *,
+    max_tokens: int,
+    retries: int = 1,
+    metadata: Mapping[str, Any] | None = None,
+) -> Answer[Choice]:
+    """Ask the question once of each model (the same model at a temperature, one per sample: see
+    `mbre.llm.providers.sampling_models`), and take the answers' agreement as the probabilities
+    (`agreement`): for providers that return no token probabilities. The answer is the most frequent
+    one, the earliest on a tie; an abstention only when no sample parses."""
+    answers = [
+        ask_choice(model, messages, choices, max_tokens=max_tokens, retries=retries, metadata=metadata)
+        for model in models
+    ]
+    usage = sum((answer.usage for answer in answers), Usage())
+    source = f"sampled:{len(models)}"
+    picked = [answer.parsed.index for answer in answers if answer.parsed is not None]
+    if not picked:
+        last = answers[-1]
+        return Answer(
+            parsed=None, raw=last.raw, confidence=None, usage=usage, error=last.error, source=source
+        )
+    probabilities = agreement(picked, len(choices))
+    index = max(picked, key=lambda i: (probabilities[i], -picked.index(i)))
+    raw = next(a.raw for a in answers if a.parsed is not None and a.parsed.index == index)
+    return Answer(
+        parsed=Choice(index=index, probabilities=probabilities),
+        raw=raw,
+        confidence=probabilities[index],
+        usage=usage,
+        source=source,
+    )

@@ -7,7 +7,8 @@
   `add_special`).
 - `openai:` models at OpenAI: tiktoken, plus the per-message overhead OpenAI documents for chat models
   (its cookbook, "How to count tokens with tiktoken").
-- Anything else (a server without `/apply-template`, a ready `chat_model`): about 4 characters a token.
+- Anything else (a server without `/apply-template`, the other providers, a ready `chat_model`): about 4
+  characters a token.
 
 A tokenizer that fails (the server down, tiktoken's files out of reach) is a `TokenizerError`; the counter
 then warns once and estimates from there on, since a count only decides whether a prompt fits and what a
@@ -283,6 +284,8 @@ def _counter(settings: ModelSettings) -> TokenCounter:
             return server.url, following_clients(server)[0]
 
         return TokenCounter(LlamaServerTokenizer(embedded, "the embedded server"))
+    if provider != "openai":  # other providers count with tokenizers of their own, not served to mbre
+        return TokenCounter()
     base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL")  # where the OpenAI SDK sends calls
     if not base_url or urlparse(base_url).hostname == "api.openai.com":
         return TokenCounter(TiktokenTokenizer(name))

@@ -153,3 +153,8 @@ def content_free_instances() -> list[Instance]:
             )
         )
     return instances
+
+
+def probe_messages() -> list[BaseMessage]:
+    """The endpoint check's question (`probe.toml`), asked to see whether token probabilities come back."""
+    return [HumanMessage(content=load("probe")["user"])]

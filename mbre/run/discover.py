@@ -19,7 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 
-from mbre.errors import InputError, SettingError, StorageError
+from mbre.errors import InputError, MbreError, SettingError, StorageError
 from mbre.files import mask, mask_urls
 from mbre.graph.builder import build_graph
 from mbre.graph.calibration import spent
@@ -36,13 +36,53 @@ from mbre.run.rundir import Manifest, RunDir, file_sha256
 from mbre.run.signals import exit_now, signal_name, stop_in_loop
 from mbre.schemas.instances import Instance, Span
 from mbre.schemas.options import answer_settings, answer_settings_before
-from mbre.schemas.results import Decision, Provenance, Sample, Usage
+from mbre.schemas.results import Decision, Extraction, Provenance, Sample, Usage, Verdict
 from mbre.version import mbre_version
 
 #: Receives every custom stream event of every sentence (progress), on the event-loop thread.
 EventSink = Callable[[dict[str, Any]], None]
 #: What `label_one` listens to: the nodes' progress events, and the state (for the decision).
 STREAM_MODES: list[StreamMode] = ["custom", "values"]
+#: The first sentences of a run whose answers must mostly parse, or the run stops (`AnswersDoNotParse`).
+PARSE_CHECK_SENTENCES = 5
+
+
+class AnswersDoNotParse(MbreError):
+    """Most answers of a run's first sentences named no option: the model does not follow the format,
+    and every further sentence would only be an abstention. Raised once the sentences in flight are done,
+    their samples kept."""
+
+
+@dataclass
+class ParseCheck:
+    """Counts the answers of the first `PARSE_CHECK_SENTENCES` sentences, keeping one that did not parse."""
+
+    sentences: int = 0
+    answers: int = 0
+    failed: int = 0
+    example: tuple[str, str] | None = None
+    """(raw answer, why it did not parse) of the first failed answer."""
+
+    def add(self, decision: Decision) -> AnswersDoNotParse | None:
+        """Count one decided sentence; the error when the first sentences are in and most failed."""
+        if self.sentences >= PARSE_CHECK_SENTENCES:
+            return None
+        self.sentences += 1
+        answers: list[Extraction | Verdict] = [*decision.extractions, *decision.verdicts]
+        for answer in answers:
+            self.answers += 1
+            if answer.abstained:
+                self.failed += 1
+                self.example = self.example or (answer.raw or "", answer.error or "")
+        if self.sentences < PARSE_CHECK_SENTENCES or self.failed * 2 <= self.answers:
+            return None
+        raw, why = self.example or ("", "")
+        return AnswersDoNotParse(
+            f"{self.failed} of {self.answers} answers of the first {self.sentences} sentences did not parse, "
+            f"e.g. {raw[:120]!r} ({why}): the model does not answer with one option letter or yes/no. Use a "
+            "provider with constrained answers (anthropic, google_genai, ollama; see docs/providers.md), "
+            "an instruction-tuned model, or a larger parse_retries; the samples so far are kept"
+        )
 
 
 @dataclass
@@ -105,8 +145,11 @@ class Summary:
 
 def provenance(inventory: Inventory, ctx: MbreContext) -> Provenance:
     models = {ctx.model_name("extraction"), ctx.model_name("verification")}
+    ready = ctx.chat_model is not None
     return Provenance(
-        model=" + ".join(sorted(models)) if ctx.chat_model is None else type(ctx.chat_model).__name__,
+        model=" + ".join(sorted(models)) if not ready else type(ctx.chat_model).__name__,
+        extraction_model=None if ready else ctx.model_name("extraction"),
+        verification_model=None if ready else ctx.model_name("verification"),
         strategy=ctx.strategy,
         decision_policy=ctx.decision,
         epsilon=ctx.epsilon,
@@ -381,7 +424,8 @@ class Recorder:
         self.no_relation = inventory.schema.no_relation_label
         self.stop = asyncio.Event()
         """Set when no new sentence may start: the budget, a signal or a broken disk."""
-        self.broken: list[StorageError] = []
+        self.broken: list[MbreError] = []
+        self.parsing = ParseCheck()
         self.remote_calibration: dict[Any, Usage] = {}
         """The calibration spent by each process labelling away from the driver (`mbre.run.cluster`)."""
         self._calibrated = spent()
@@ -419,6 +463,12 @@ class Recorder:
         self.run.append_sample(Sample.from_decision(instance, outcome.decision, self.origin))
         self.done.add(instance.id)
         summary.add(outcome.decision, self.no_relation)
+        unparsed = self.parsing.add(outcome.decision)
+        if unparsed is not None:
+            self.broken.append(unparsed)
+            summary.stopped = "unparseable"
+            self.stop.set()
+            self.emit({"event": "stopping", "reason": "most answers do not parse"})
 
     def fail(self, error: StorageError) -> None:
         """The disk or the cache fails every sentence alike: stop, and raise it once the run ends."""

@@ -87,6 +87,8 @@ class Extraction(BaseModel):
     raw: str | None = None
     error: str | None = None
     """Why the last answer did not parse, for abstentions."""
+    source: str | None = None
+    """Where `probabilities` come from: "logprobs", "sampled:K" or "none"; None in older runs."""
 
     def distribution(self) -> dict[str, float]:
         """Label (and "none") -> the best known probability: calibrated, else the model's, else the
@@ -118,6 +120,8 @@ class Verdict(BaseModel):
     abstained: bool = False
     raw: str | None = None
     error: str | None = None
+    source: str | None = None
+    """Where `p_yes` comes from: "logprobs", "sampled:K" or "none"; None in older runs."""
 
     def support(self) -> float | None:
         """The best known probability that the label holds: calibrated, else the model's, else 1 or 0 by
@@ -140,6 +144,7 @@ DecisionRule = Literal[
     "scored",  # decision="calibrated": the best-scored candidate, at or above its threshold
     "below_threshold",  # decision="calibrated": no candidate reaches its threshold: the no-relation label
     "abstained",  # every LLM answer failed to parse: no label
+    "unscored",  # decision="calibrated" without any probability (confidence="none"): the first verified
 ]
 
 
@@ -173,6 +178,17 @@ class Decision(BaseModel):
     def abstentions(self) -> int:
         return sum(e.abstained for e in self.extractions) + sum(v.abstained for v in self.verdicts)
 
+    def confidence_source(self) -> str | None:
+        """Where the answers' probabilities came from, the weakest when they differ (a role on another
+        model): "none" before "sampled:K" before "logprobs". None when no answer recorded one."""
+        answers: list[Extraction | Verdict] = [*self.extractions, *self.verdicts]
+        sources = {answer.source for answer in answers if not answer.abstained and answer.source}
+        return min(sources, key=_strength, default=None)
+
+
+def _strength(source: str) -> int:
+    return 2 if source == "logprobs" else 1 if source.startswith("sampled") else 0
+
 
 class Provenance(BaseModel):
     """Enough to reproduce a sample: which model, prompts, inventory and grouping produced it."""
@@ -180,6 +196,10 @@ class Provenance(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
+    extraction_model: str | None = None
+    """The model of the group questions; None in runs made before it was recorded."""
+    verification_model: str | None = None
+    """The model of the verifications; None in runs made before it was recorded."""
     strategy: Strategy
     decision_policy: DecisionPolicy
     epsilon: float
@@ -231,6 +251,7 @@ class Sample(BaseModel):
             tail=instance.tail,
             relation=decision.label,
             confidence=decision.confidence,
+            confidence_source=decision.confidence_source() or "none",
             gold=instance.relation,
             decision=decision,
             provenance=provenance,

@@ -5,7 +5,10 @@ answer mbre's questions."""
 from __future__ import annotations
 
 import math
+import random
 import re
+import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -178,3 +181,31 @@ def gold_reply(messages: Messages, schema: RelationSchema, instances: list[Insta
 
 def gold_model(schema: RelationSchema, instances: list[Instance]) -> ScriptedChatModel:
     return ScriptedChatModel(responder=lambda messages: gold_reply(messages, schema, instances))
+
+
+def sampling_script(schema: RelationSchema, instances: list[Instance], seed: int = 0):
+    """For the HTTP stubs: a model sampled at a temperature. Each question has a distribution (the gold
+    answer at a probability between 0.6 and 0.95 that differs per sentence, the rest spread evenly; no
+    preference on content-free sentences), and each call draws its answer from it with a seeded
+    generator; the `Reply` carries the distribution as its first token's alternatives."""
+    draw, lock = random.Random(seed), threading.Lock()
+
+    def script(messages, schema_name: str) -> Reply:
+        prompt = text_of(messages)
+        if content_free(messages):
+            reply = even(messages)
+        else:
+            instance = instance_in(prompt, instances)
+            p = 0.6 + 0.35 * (zlib.crc32(instance.id.encode()) % 100) / 100
+            if is_group_question(messages):
+                reply = choose(messages, schema, instance, instance.relation, p)
+            else:
+                holds = asked_label(prompt, schema, instance) == instance.relation
+                reply = yes_no("yes" if holds else "no", p)
+        assert reply.probabilities is not None
+        words, weights = zip(*reply.probabilities.items(), strict=True)
+        with lock:
+            (text,) = draw.choices(words, weights)
+        return Reply(text, reply.probabilities)
+
+    return script

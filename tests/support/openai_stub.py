@@ -4,9 +4,11 @@ real HTTP without leaving the machine. It answers from a scripted function and r
 It can also misbehave on schedule, the way real endpoints do: `faults` maps a request's number (0-based,
 in arrival order) to a `Fault`, or is a function of (number, request body) returning one or None.
 `GET /models` (mbre's check of the endpoint before a run) lists the stub's model, or answers with the
-`models` fault; those requests are kept apart, in `model_requests`. Like most OpenAI-compatible servers
-it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`, which mbre tries when it
-counts prompt tokens) is a 404, kept apart in `other_requests`.
+`models` fault; those requests are kept apart, in `model_requests`, and so is the endpoint check's one
+question (`prompts/probe.toml`), answered "A", in `probe_requests`. With `logprobs=False` the stub gives
+no token probabilities even when asked, as many hosted OpenAI-compatible endpoints do. Like most
+OpenAI-compatible servers it has no tokenizer endpoints: any other POST (llama.cpp's `/apply-template`,
+which mbre tries when it counts prompt tokens) is a 404, kept apart in `other_requests`..
 
 For throughput benches it can act like a busy server: `latency` seconds per answer, at most `slots`
 answered at once (the others wait their turn, as in a server's batch), connections kept alive."""
@@ -25,8 +27,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-# (messages, schema name) -> the JSON object to answer with, or a plain string for unparseable output
-Script = Callable[[list[dict[str, Any]], str], dict[str, Any] | str]
+from mbre.prompts.render import probe_messages
+from tests.support.fakes import Reply
+
+# (messages, schema name) -> the JSON object to answer with, or a plain string (or a Reply) for the text
+Script = Callable[[list[dict[str, Any]], str], dict[str, Any] | str | Reply]
 
 FaultKind = Literal["rate_limited", "server_error", "reset", "stall", "malformed", "bad_request", "html"]
 
@@ -67,6 +72,7 @@ class StubServer(ThreadingHTTPServer):
         latency: float = 0.0,
         slots: int | None = None,
         keep_alive: bool = False,
+        logprobs: bool = True,
     ):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.latency = latency
@@ -74,6 +80,8 @@ class StubServer(ThreadingHTTPServer):
         if keep_alive:  # HTTP/1.1: a client's connection serves its next requests, as a real server's does
             self.RequestHandlerClass = _KeepAliveHandler
         self.script = script
+        self.logprobs = logprobs
+        self.probe_requests: list[dict[str, Any]] = []
         self.faults = faults
         self.models = models
         self.requests: list[dict[str, Any]] = []
@@ -121,6 +129,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.other_requests.append(self.path)
             self.send_error(404)
             return
+        if is_probe(body["messages"]):
+            with self.server.lock:
+                self.server.probe_requests.append({"path": self.path, "body": body})
+            self._send_json(200, _completion(body, "A", self.server.logprobs))
+            return
         with self.server.lock:
             number = len(self.server.requests)
             self.server.requests.append(
@@ -140,10 +153,14 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken script is a test bug: answer 500 so it shows, don't hang up
             self.send_error(500, f"stub script failed: {exc!r}")
             return
+        if isinstance(
+            answer, Reply
+        ):  # a sampling script's answer: its text (this stub sends its own alternatives)
+            answer = answer.text
         content = answer if isinstance(answer, str) else json.dumps(answer)
         if fault is not None:  # malformed: the answer cut off mid-way ("Yes" to "Y", a letter to nothing)
             content = content[: len(content) // 2]
-        self._send_json(200, _completion(body, content))
+        self._send_json(200, _completion(body, content, self.server.logprobs))
 
     def _answer(self, messages: list[dict[str, Any]], schema: str) -> dict[str, Any] | str:
         if self.server.slots is None:
@@ -197,9 +214,14 @@ class _KeepAliveHandler(_Handler):
     protocol_version = "HTTP/1.1"
 
 
-def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+def is_probe(messages: list[dict[str, Any]]) -> bool:
+    """Whether a request is mbre's endpoint check asking whether token probabilities come back."""
+    return len(messages) == 1 and messages[0].get("content") == probe_messages()[0].content
+
+
+def _completion(body: dict[str, Any], content: str, logprobs: bool = True) -> dict[str, Any]:
     """A chat completion of `content`, one token per character, each with probability exp(-0.05) and
-    itself as its one alternative."""
+    itself as its one alternative (when asked for, and `logprobs`)."""
     tokens = [
         {"token": ch, "logprob": -0.05, "bytes": None, "top_logprobs": [{"token": ch, "logprob": -0.05}]}
         for ch in content
@@ -214,7 +236,7 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
                 "index": 0,
                 "finish_reason": "stop",
                 "message": {"role": "assistant", "content": content},
-                "logprobs": {"content": tokens} if body.get("logprobs") else None,
+                "logprobs": {"content": tokens} if body.get("logprobs") and logprobs else None,
             }
         ],
         "usage": {"prompt_tokens": 50, "completion_tokens": len(tokens), "total_tokens": 50 + len(tokens)},
@@ -229,8 +251,9 @@ def stub_server(
     latency: float = 0.0,
     slots: int | None = None,
     keep_alive: bool = False,
+    logprobs: bool = True,
 ) -> Iterator[StubServer]:
-    server = StubServer(script, faults, models, latency, slots, keep_alive)
+    server = StubServer(script, faults, models, latency, slots, keep_alive, logprobs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

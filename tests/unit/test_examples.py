@@ -95,3 +95,12 @@ def test_example_config_commented_values_are_valid(tmp_path):
     settings = from_file(config)
     assert set(settings) == set(SETTINGS)
     assert MbreContext(**settings).route_top_k == 2
+
+
+def test_the_per_role_example_config_loads_with_a_model_per_role() -> None:
+    from mbre.run.config import load_context
+
+    ctx = load_context(EXAMPLES / "per-role.toml")
+    assert ctx.model_name("extraction") == "openai:gpt-4o-mini"
+    assert ctx.model_name("verification") == "anthropic:claude-haiku-4-5"
+    assert ctx.confidence == "auto"

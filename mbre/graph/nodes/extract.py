@@ -33,6 +33,7 @@ def extract(task: ExtractionTask, runtime: Runtime[MbreContext], *, inventory: I
         abstained=choice is None,
         raw=answer.raw,
         error=answer.error,
+        source=answer.source,
     )
     runtime.stream_writer(
         {"event": "llm", "node": "extract", "id": task.instance.id, "usage": answer.usage.model_dump()}

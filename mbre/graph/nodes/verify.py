@@ -33,6 +33,7 @@ def verify(state: State, runtime: Runtime[MbreContext], *, inventory: Inventory)
         abstained=choice is None,
         raw=answer.raw,
         error=answer.error,
+        source=answer.source,
     )
     runtime.stream_writer(
         {"event": "llm", "node": "verify", "id": state.instance.id, "usage": answer.usage.model_dump()}

@@ -58,3 +58,11 @@ def test_all_and_random():
     assert drawn != ids(select_for_review(SAMPLES, "random", limit=4, seed=8))
     with pytest.raises(SettingError, match="--limit must be at least 1"):
         select_for_review(SAMPLES, "all", limit=0)
+
+
+def test_a_label_without_any_confidence_is_doubtful():
+    """A run with confidence="none" has nothing to rank by: every label it found goes to review."""
+    sure = next(sample for sample in SAMPLES if sample.id == "s-sure")
+    blind = sure.model_copy(update={"confidence": None, "confidence_source": "none"})
+    assert doubt(blind).reason == "no confidence: the run had none"
+    assert ids(select_for_review([sure, blind], "uncertain")) == [blind.id]

@@ -94,6 +94,9 @@ def test_calibrate_refuses_what_it_cannot_use():
         pick_thresholds(SAMPLES, {"zz": "a"}, "Other", target_precision=0.8)
     with pytest.raises(SettingError, match="target precision"):
         pick_thresholds(SAMPLES, GOLD, "Other", target_precision=0)
+    blind = SAMPLES[0].model_copy(update={"confidence": None, "confidence_source": "none"})
+    with pytest.raises(SettingError, match="without any confidence"):
+        pick_thresholds([blind, *SAMPLES[1:]], GOLD, "Other", target_precision=0.8)
 
 
 def test_calibrate_then_discover_with_the_thresholds(tmp_path, monkeypatch):

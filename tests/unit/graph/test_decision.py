@@ -266,3 +266,14 @@ def test_undecided_until_a_score_reaches_its_threshold():
     assert undecided("binary", [], verdicts, 0.85, {})
     assert not undecided("binary", [], verdicts, 0.85, {"a": 0.6})  # a per-label threshold decides
     assert undecided("binary", [], verdicts, 0.5, {"a": 0.9, "b": 0.9})
+
+
+def test_calibrated_without_any_probability_claims_no_confidence():
+    """confidence="none": the answers decide, no score or threshold is made up (never 0.999999)."""
+    unscored = [yes("b", None), yes("a", None)]
+    result = decided("mbre", "calibrated", extractions=[ext("b", confidence=None)], verdicts=unscored)
+    assert (result.label, result.confidence, result.rule, result.scores) == ("b", None, "unscored", {})
+    nothing = decided("binary", "calibrated", verdicts=[no("a"), no("b")])
+    assert (nothing.label, nothing.confidence, nothing.rule) == ("Other", None, "no_candidate")
+    multiclass = decided("multiclass", "calibrated", extractions=[ext("a", confidence=None)])
+    assert (multiclass.label, multiclass.confidence, multiclass.rule) == ("a", None, "unscored")

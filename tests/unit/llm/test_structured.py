@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage
+import math
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
 
 from mbre.llm.cache import HIT
-from mbre.llm.structured import choice_probabilities, parse_choice, usage_of
+from mbre.llm.structured import (
+    agreement,
+    answer_tokens,
+    ask_sampled,
+    choice_probabilities,
+    parse_choice,
+    raw_text,
+    usage_of,
+)
+from tests.support.fakes import Reply, ScriptedChatModel
 
 
 def message(*, cached_by_server: int | None = None, from_cache: bool = False) -> AIMessage:
@@ -53,3 +65,55 @@ def test_the_distribution_comes_from_the_first_answer_tokens_alternatives():
     assert c == 0 and abs(a + b - 1) < 1e-9 and b > a
     assert parse_choice("B.", ["A", "B", "C"]) == 1 and parse_choice("yes", ["Yes", "No"]) == 0
     assert parse_choice("Sorry,", ["A", "B"]) is None
+
+
+def _alternatives(a: float) -> list[dict]:
+    """One answer token "A" whose alternatives give A `a` and B the rest, in OpenAI's token shape."""
+    top = [{"token": "A", "logprob": math.log(a)}, {"token": "B", "logprob": math.log(1 - a)}]
+    return [{"token": "A", "logprob": math.log(a), "top_logprobs": top}]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"logprobs": {"content": _alternatives(0.8)}},  # OpenAI's (and llama-server's)
+        {"logprobs": _alternatives(0.8)},  # langchain-ollama's: the streamed tokens as a list
+        {"logprobs_result": _alternatives(0.8)},  # langchain-google-vertexai's
+    ],
+    ids=["openai", "ollama", "vertex"],
+)
+def test_every_providers_token_shape_gives_the_same_distribution(metadata):
+    answer = AIMessage(content="A", response_metadata=metadata)
+    assert answer_tokens(answer)[0]["token"] == "A"
+    assert choice_probabilities(answer, ["A", "B"]) == pytest.approx((0.8, 0.2))
+
+
+def test_no_token_probabilities_is_no_distribution():
+    assert (
+        choice_probabilities(AIMessage(content="A", response_metadata={"logprobs": None}), ["A", "B"]) is None
+    )
+
+
+def test_agreement_reads_unanimity_as_strong_not_certain():
+    assert agreement([0, 0, 0, 0, 0], 2) == pytest.approx((5.5 / 6, 0.5 / 6))
+    assert agreement([0, 1, 0], 3) == pytest.approx((2.5 / 4.5, 1.5 / 4.5, 0.5 / 4.5))
+
+
+def test_sampled_answers_take_the_most_frequent_and_their_agreement():
+    answers = iter(["No", "Yes", "Yes", "maybe", "Yes"])
+    model = ScriptedChatModel(responder=lambda messages: Reply(next(answers)))
+    answer = ask_sampled([model] * 4, [HumanMessage("Is it?")], ("Yes", "No"), max_tokens=2, retries=1)
+    assert answer.parsed is not None and answer.parsed.index == 0  # 3 yes (one after a re-ask) against 1 no
+    assert answer.confidence == pytest.approx(3.5 / 5) and answer.source == "sampled:4"
+    assert answer.usage.calls == 5
+
+
+def test_sampled_answers_that_never_parse_abstain():
+    model = ScriptedChatModel(responder=lambda messages: Reply("perhaps"))
+    answer = ask_sampled([model] * 3, [HumanMessage("Is it?")], ("Yes", "No"), max_tokens=2, retries=0)
+    assert answer.parsed is None and answer.raw == "perhaps" and answer.confidence is None
+
+
+def test_a_forced_tool_calls_answer_is_the_answer():
+    message = AIMessage(content=[], tool_calls=[{"name": "answer", "args": {"answer": "C"}, "id": "t1"}])
+    assert raw_text(message) == "C"

@@ -63,8 +63,13 @@ def test_environment_values_are_typed():
 def test_provider_specs():
     assert parse_spec("local") == ("local", "")
     assert parse_spec("openai:gpt-4o-mini") == ("openai", "gpt-4o-mini")
-    with pytest.raises(ProviderError, match="unknown model provider 'anthropic'"):
-        parse_spec("anthropic:claude")
+    # Every provider string of init_chat_model, with its dashed spelling too.
+    assert parse_spec("anthropic:claude-haiku-4-5") == ("anthropic", "claude-haiku-4-5")
+    assert parse_spec("google-genai:gemini-2.5-flash") == ("google_genai", "gemini-2.5-flash")
+    with pytest.raises(ProviderError, match=r"unknown model provider 'antropic'.*anthropic, google_genai"):
+        parse_spec("antropic:claude")
+    with pytest.raises(ProviderError, match="names no model"):
+        parse_spec("anthropic:")
     with pytest.raises(ProviderError, match="names no model"):
         parse_spec("openai:")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import pytest
@@ -13,6 +14,7 @@ from mbre.inventory.inventory import Inventory
 from mbre.llm.tokens import TokenCounter, Turns
 from mbre.prompts.render import answer_tokens, verification_messages
 from mbre.run import plan as plan_module
+from mbre.run.plan import Cost
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES
@@ -44,11 +46,31 @@ def test_each_role_s_prompts_are_counted_by_its_model_s_counter():
     count = {"extraction": TokenCounter(extraction), "verification": TokenCounter(verification)}
     row = plan_module.plan(INVENTORY, SENTENCES[:1], MbreContext(strategy="binary"), count)
     assert row.low.prompt_tokens == 12 * 20  # 12 yes/no prompts of two turns (system and user)
-    assert extraction.asked == [] and len(verification.asked) == 12
+    # ... and each label's question about the 3 content-free sentences, asked once for the run.
+    assert row.calibration[0] == Cost(36, 36 * 20, 36 * answer_tokens("verify"))
+    assert row.roles["verification"][0] == row.low + row.calibration[0]
+    assert extraction.asked == [] and len(verification.asked) == 12 + 36
     plan_module.plan(INVENTORY, SENTENCES[:1], MbreContext(decision="paper"), count)
-    assert len(extraction.asked) == 2 and len(verification.asked) == 12  # the same prompts: counted once
+    # The same prompts are counted once; the 2 groups' questions, and theirs about content-free sentences.
+    assert len(extraction.asked) == 2 + 2 * 3 and len(verification.asked) == 12 + 36
     plan_module.plan(INVENTORY, SENTENCES[:1], MbreContext(strategy="multiclass"), count)
-    assert len(verification.asked) == 12  # the multiclass baseline verifies nothing: nothing rendered
+    assert len(verification.asked) == 12 + 36  # the multiclass baseline verifies nothing: nothing rendered
+
+
+def test_sampled_confidence_asks_every_question_k_times_and_each_role_has_its_price():
+    once = plan(INVENTORY, SENTENCES, MbreContext(strategy="binary", model="openai:gpt-4o-mini"))
+    sampled = plan(INVENTORY, SENTENCES, MbreContext(strategy="binary", model="anthropic:claude-haiku-4-5"))
+    assert sampled.total[0] == once.total[0] * 5  # auto: Anthropic returns no token probabilities
+    two = MbreContext(
+        model="openai:gpt-4o-mini", verification_model="openai:gpt-4o", strategy="binary", logprobs=True
+    )
+    row = plan(INVENTORY, SENTENCES, two)
+    assert plan_module.role_price(two, "verification") == (2.50, 10.00)
+    verification = row.roles["verification"][1]
+    expected = (verification.prompt_tokens * 2.50 + verification.completion_tokens * 10.00) / 1e6
+    assert plan_module.money(row, two) == pytest.approx((expected, expected))  # binary asks no group
+    priced = dataclasses.replace(two, price_prompt_per_million=1.0, price_completion_per_million=1.0)
+    assert plan_module.role_price(priced, "verification") == (1.0, 1.0)  # the config overrides the table
 
 
 def test_calls_per_strategy_match_the_method():
@@ -109,8 +131,12 @@ def test_the_plan_command_prints_bounds_without_any_call(tmp_path):
     assert "counting prompt tokens with http://127.0.0.1:9: no LLM call" in text
     assert "/input_tokens failed (ConnectError" in text  # the warning, then the estimate
     assert "plan for 21 sentences of" in text and "(tokens: ~4 chars a token)" in text
-    assert "binary │ 252 │ 12.00" in text and "multiclass │ 21 │ 1.00" in text
-    assert "mbre │ 42 .. 105 │ 2.00 .. 5.00" in text  # a sentence whose groups name no candidate: 2
+    # Each total counts the content-free calibration questions: binary 12 labels x 3 sentences, multiclass
+    # its one question x 3, mbre its 2 groups' and at most every label's.
+    assert "binary │ 288 │ 12.00 │ 36 │" in text and "multiclass │ 24 │ 1.00 │ 3 │" in text
+    assert (
+        "mbre │ 48 .. 147 │ 2.00 .. 5.00 │ 6 .. 42 │" in text
+    )  # a sentence whose groups name no candidate: 2
 
 
 @pytest.mark.parametrize("base", ["/v1", "/v1/"])
