@@ -361,7 +361,14 @@ def chat_model(settings: ModelSettings) -> BaseChatModel:
         http_async_client=http_async_client,
     )
     # Attached once the client has resolved where requests go (base_url, or the SDK's environment default).
-    endpoint = endpoint or str(model.root_client.base_url)
+    return _shared(model, settings, provider, endpoint or str(model.root_client.base_url), name)
+
+
+def _shared(
+    model: BaseChatModel, settings: ModelSettings, provider: str, endpoint: str, name: str
+) -> BaseChatModel:
+    """Attach what every call to one model at one endpoint shares: its rate limiter and the LLM-call
+    cache."""
     model.rate_limiter = shared_limiter(
         provider,
         endpoint,
@@ -406,16 +413,7 @@ def _integration_model(settings: ModelSettings, provider: str, name: str) -> Bas
         model = cls.from_model_id(model_id=arguments.pop("model"), backend="endpoint", **arguments)  # type: ignore[attr-defined]
     else:
         model = cls(**arguments)
-    endpoint = settings.base_url or provider
-    model.rate_limiter = shared_limiter(
-        provider,
-        endpoint,
-        name,
-        requests_per_minute=settings.requests_per_minute,
-        tokens_per_minute=settings.tokens_per_minute,
-    )
-    model.cache = _llm_cache(settings, provider, endpoint)
-    return model
+    return _shared(model, settings, provider, settings.base_url or provider, name)
 
 
 def _llm_cache(settings: ModelSettings, provider: str, endpoint: str) -> SqliteLLMCache | Literal[False]:
