@@ -256,7 +256,7 @@ def test_calibrate_ties_the_reviewed_file_and_the_thresholds_to_the_run_and_its_
     reworded[0]["description"] = "Reworded: " + reworded[0]["description"]
     (tmp_path / "reworded.json").write_text(json.dumps(reworded))
     refused = calibrate(lines, str(tmp_path / "reworded.json"))
-    assert refused.exit_code == 2 and "the run was labelled with another relation schema" in refused.output
+    assert refused.exit_code == 2 and "is not the schema" in refused.output  # the run keeps its own schema
     args = ["discover", "--relations", str(tmp_path / "reworded.json"), "--input", corpus]
     applied = runner.invoke(
         app, [*args, "--run-dir", str(tmp_path / "s"), "--thresholds", str(tmp_path / "t.json")]

@@ -22,10 +22,11 @@ from tests.support.samples import write_run
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
-def labelled_run(tmp_path, monkeypatch):
+def labelled_run(tmp_path, monkeypatch, confidence: str = "auto"):
     """The examples labelled over HTTP by a stub that answers with the gold labels; the schema file has
     its own layout (a comment-free but hand-spaced JSON), seeds and thresholds."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-inputs-0000")
+    monkeypatch.setenv("MBRE_CONFIDENCE", confidence)
     relations = tmp_path / "my-relations.json"
     relations.write_text(
         "[\n"
@@ -118,7 +119,9 @@ def test_a_relations_file_of_another_hash_is_refused_in_one_line(tmp_path, monke
 
 
 def test_the_readers_work_from_the_run_alone(tmp_path, monkeypatch):
-    run, _, _, _ = labelled_run(tmp_path, monkeypatch)
+    # The stub sends one character a token, so its "Yes" carries no probability of yes against no:
+    # sampled answers give calibrate the scores it needs.
+    run, _, _, _ = labelled_run(tmp_path, monkeypatch, confidence="sampled")
     result = runner.invoke(app, ["score", str(run)])  # the examples carry gold labels
     assert result.exit_code == 0, result.output
     assert json.loads((run / "score" / "report.json").read_text())["strategies"][0]["accuracy"] == 1.0
