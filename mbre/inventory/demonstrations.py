@@ -13,10 +13,10 @@ import hashlib
 from collections.abc import Sequence
 
 import faiss
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mbre.errors import InputError
-from mbre.inventory.retrieval import normalised, tfidf_row
+from mbre.inventory.retrieval import normalised
+from mbre.inventory.tfidf import Tfidf
 from mbre.schemas.instances import Instance, Span
 from mbre.schemas.relations import RelationExample, RelationSchema
 
@@ -70,12 +70,11 @@ class Demonstrations:
         self._by_label: dict[str, list[int]] = {}
         for position, example in enumerate(pool):
             self._by_label.setdefault(str(example.relation), []).append(position)
-        self._vectorizer: TfidfVectorizer | None = None
+        self._tfidf: Tfidf | None = None
         self._index: faiss.IndexFlatIP | None = None
         if pool:
-            self._vectorizer = TfidfVectorizer(sublinear_tf=True)
-            vectors = self._vectorizer.fit_transform([example.text for example in pool]).toarray()
-            vectors = normalised(vectors)
+            self._tfidf = Tfidf([example.text for example in pool], sublinear_tf=True)
+            vectors = normalised(self._tfidf.matrix)
             self._index = faiss.IndexFlatIP(vectors.shape[1])
             self._index.add(vectors)
 
@@ -92,12 +91,12 @@ class Demonstrations:
 
     def for_labels(self, labels: Sequence[str], instance: Instance, shots: int) -> list[Instance]:
         """For each label in turn, its `shots` examples nearest to `instance`, nearest first."""
-        if shots <= 0 or self._index is None or self._vectorizer is None:
+        if shots <= 0 or self._index is None or self._tfidf is None:
             return []
         wanted = [label for label in labels if label in self._by_label]
         if all(len(self._by_label[label]) <= shots for label in wanted):  # no choice to make: no search
             return [self.examples[i] for label in wanted for i in self._by_label[label]]
-        query = normalised(tfidf_row(self._vectorizer, instance.text))
+        query = normalised(self._tfidf.transform(instance.text))
         _, ids = self._index.search(query, len(self.examples))
         rank = {int(i): r for r, i in enumerate(ids[0].tolist()) if i >= 0}
         chosen = []

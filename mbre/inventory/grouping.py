@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
 
 from mbre.errors import InputError, SettingError
 from mbre.files import write_atomic
+from mbre.inventory.tfidf import Tfidf, cosine_similarity
 from mbre.schemas.relations import RelationSchema
 
 #: The paper's group size: K = floor(N / 6).
@@ -85,8 +84,7 @@ class Grouping(BaseModel):
 
 def description_similarity(schema: RelationSchema) -> np.ndarray:
     """Cosine similarity of the TF-IDF vectors of the relation descriptions (N x N)."""
-    vectors = TfidfVectorizer().fit_transform([r.description for r in schema.relations])
-    return cosine_similarity(vectors)
+    return cosine_similarity(Tfidf([r.description for r in schema.relations]).matrix)
 
 
 def default_k(n_labels: int) -> int:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import faiss
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mbre.inventory.grouping import Grouping
+from mbre.inventory.tfidf import Tfidf
 from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
 
@@ -27,19 +25,6 @@ def normalised(vectors: np.ndarray) -> np.ndarray:
     return vectors
 
 
-def tfidf_row(vectorizer: TfidfVectorizer, text: str) -> np.ndarray:
-    """`vectorizer.transform([text]).toarray()` for a fitted sublinear-tf, l2-normed vectorizer, without
-    scikit-learn's per-call validation and sparse-matrix set-up: 3 ms a sentence there, against some tens
-    of microseconds here, for the same vector (`bench/scale.py` measured what a sentence costs)."""
-    vocabulary: dict[str, int] = vectorizer.vocabulary_
-    counts = Counter(vocabulary[term] for term in vectorizer.build_analyzer()(text) if term in vocabulary)
-    row = np.zeros((1, len(vocabulary)), dtype=np.float64)
-    for column, count in counts.items():
-        row[0, column] = (np.log(count) + 1.0) * vectorizer.idf_[column]
-    norm = np.sqrt(np.sum(row * row))
-    return row / norm if norm > 0 else row
-
-
 class RelationIndex:
     """An inner-product index over L2-normalised TF-IDF vectors of the positive relations.
 
@@ -50,15 +35,14 @@ class RelationIndex:
     def __init__(self, schema: RelationSchema, grouping: Grouping):
         self.grouping = grouping
         self.labels = [r.label for r in schema.positive]
-        self._vectorizer = TfidfVectorizer(sublinear_tf=True)
-        matrix = self._vectorizer.fit_transform([_relation_document(schema, label) for label in self.labels])
-        vectors = normalised(matrix.toarray())
+        self._tfidf = Tfidf([_relation_document(schema, label) for label in self.labels], sublinear_tf=True)
+        vectors = normalised(self._tfidf.matrix)
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
 
     def rank(self, instance: Instance) -> list[tuple[str, float]]:
         """Every positive relation with its similarity to the sentence, nearest first."""
-        query = normalised(tfidf_row(self._vectorizer, instance.text))
+        query = normalised(self._tfidf.transform(instance.text))
         scores, ids = self._index.search(query, len(self.labels))
         pairs = sorted(
             zip(ids[0].tolist(), scores[0].tolist(), strict=True), key=lambda p: (-round(p[1], 6), p[0])

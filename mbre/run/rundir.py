@@ -302,7 +302,7 @@ def read_records(path: Path, *, ids_only: bool = False) -> Iterator[tuple[int, d
             whole = raw.endswith(b"\n")
             prefix = _ID_FIRST.match(raw) if ids_only and whole and raw.rstrip().endswith(b"}") else None
             try:
-                record = {"id": json.loads(prefix[1])} if prefix else json.loads(raw)
+                record = {"id": _id_of(prefix[1])} if prefix else json.loads(raw)
             except UnicodeDecodeError as exc:
                 if not whole:
                     _warn_torn(source, number)
@@ -318,6 +318,12 @@ def read_records(path: Path, *, ids_only: bool = False) -> Iterator[tuple[int, d
             if not isinstance(record, dict):
                 raise InputError(source, "expected a JSON object", line=number)
             yield number, record, raw
+
+
+def _id_of(quoted: bytes) -> str:
+    """A JSON string's value: without escapes, its bytes as they are (most ids; the cheap path of a large
+    resume), else decoded as JSON."""
+    return quoted[1:-1].decode("utf-8") if b"\\" not in quoted else json.loads(quoted)
 
 
 class _Doubles:

@@ -13,6 +13,7 @@ from mbre.schemas.results import Provenance
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2010_task8"
+CROSSRE = ROOT.parent / "shared" / "data" / "crossre"
 
 #: Provenance for samples built by hand in tests.
 PROVENANCE = Provenance(

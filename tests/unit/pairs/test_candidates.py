@@ -13,9 +13,7 @@ from mbre.pairs.documents import Document, read_documents
 from mbre.pairs.finders import Found
 from mbre.schemas.instances import Span, read_instances
 from mbre.schemas.relations import RelationSchema, RelationType
-from tests.support.data import ROOT
-
-CROSSRE = ROOT.parent / "shared" / "data" / "crossre"
+from tests.support.data import CROSSRE
 
 SCHEMA = RelationSchema.build(
     [
