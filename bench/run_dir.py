@@ -11,10 +11,8 @@ peak resident memory of
   target: <= 3 s and <= 300 MB at 50,000 samples), after reading and checking the input as `mbre
   discover` does (timed apart: every sentence of the input is validated, finished or not);
 - reading every sample validated (`RunDir.samples()`, as export, view and calibrate do), for comparison;
-- the imports alone (the graph, scikit-learn and FAISS of the inventory, the LLM clients): the floor of
-  time and memory under every command that labels;
-- the resume and the imports again without pandas and pyarrow (as installed without the `hf` extra), which
-  scikit-learn otherwise imports.
+- the imports alone (the graph, FAISS of the inventory, the LLM clients): the floor of time and memory
+  under every command that labels.
 
 "seconds" is the task's own time, after the imports; "whole process" adds the interpreter's start and the
 imports. The peak RSS is the whole process's.
@@ -118,18 +116,9 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
-#: Runs this script with pandas and pyarrow absent, as on an install without the `hf` extra: scikit-learn
-#: imports pandas whenever it is installed, and with pyarrow it weighs some 90 MB.
-WITHOUT_PANDAS = (
-    "import runpy, sys; sys.modules['pandas'] = sys.modules['pyarrow'] = None; "
-    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
-)
-
-
-def measure(task: str, corpus: Path, run: Path, *, pandas: bool = True) -> dict[str, float]:
+def measure(task: str, corpus: Path, run: Path) -> dict[str, float]:
     """The child's own figures, and the whole process's wall time (interpreter and imports included)."""
-    launcher = [sys.executable] if pandas else [sys.executable, "-c", WITHOUT_PANDAS]
-    command = [*launcher, __file__, "--child", task, str(corpus), str(run)]
+    command = [sys.executable, __file__, "--child", task, str(corpus), str(run)]
     started = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.splitlines()[-1]) | {"process": time.perf_counter() - started}
@@ -153,8 +142,6 @@ def main() -> None:
             "resume (discover finds all finished)": measure("resume", corpus, run),
             "read every sample validated": measure("read", corpus, run),
             "imports only": measure("imports", corpus, run),
-            "resume, without pandas and pyarrow": measure("resume", corpus, run, pandas=False),
-            "imports only, without pandas and pyarrow": measure("imports", corpus, run, pandas=False),
         }
     table = Table(
         title=f"{args.n:,} finished samples ({size:.0f} MB samples.jsonl); target for the resume: "

@@ -14,7 +14,11 @@ Rows, each over the same n sentences with the LLM-call cache off, after an untim
 - 1 process: one server, `--concurrency` sentences in flight;
 - 1 process, fleet: `--endpoints` servers, `--concurrency` times as many sentences in flight (the same per
   server); the target: at least 2.5x the sentences a second of one server;
-- Ray, 1 and 2 workers: the fleet, the same sentences in flight in all (`--backend ray`).
+- Ray, 1 and 2 workers: the fleet, the same sentences in flight in all (`--backend ray`);
+- floor (`--rows floor`, a table of its own): the CPU of one call, one at a time, to the zero-latency
+  server, through each layer mbre's call goes through (bare httpx, the openai SDK, langchain-openai's
+  ChatOpenAI, mbre's chat model), for one of the run's group questions: what a sentence of ~4.7 calls costs
+  before any graph step.
 
 "CPU s / sentence" is the CPU time of this process and of the Ray workers (their start-up left out:
 counted from when each reported ready), over the sentences labelled. Ray's own daemons are not counted.
@@ -147,6 +151,43 @@ def timed(name: str, label: Callable[[Callable[[dict[str, Any]], None]], Any], n
     )
 
 
+def call_floor(url: str, schema: Any, instance: Instance, calls: int = 300) -> list[tuple[str, float]]:
+    """(layer, CPU ms a call) for one group question asked `calls` times in a row at each layer."""
+    import httpx
+    import openai
+    from langchain_openai import ChatOpenAI
+
+    from mbre.llm.providers import chat_model_for
+    from mbre.prompts.render import extraction_messages
+
+    messages = extraction_messages(schema, schema.labels[:6], instance)
+    roles = {"system": "system", "human": "user"}
+    body = {
+        "model": "stub-model",
+        "messages": [{"role": roles[m.type], "content": m.content} for m in messages],
+        "logprobs": True,
+        "top_logprobs": 5,
+        "max_tokens": 2,
+    }
+    client, sdk = httpx.Client(), openai.OpenAI(base_url=url, api_key="unused")
+    chat = ChatOpenAI(model="stub-model", base_url=url, api_key="unused", logprobs=True, top_logprobs=5)
+    ours = chat_model_for(MbreContext(model="openai:stub-model", base_url=url, cache=False), "extraction")
+    layers: dict[str, Callable[[], object]] = {
+        "httpx, the body as JSON": lambda: client.post(f"{url}/chat/completions", json=body).json(),
+        "openai SDK": lambda: sdk.chat.completions.create(**body),
+        "langchain-openai ChatOpenAI.invoke": lambda: chat.invoke(messages, max_tokens=2),
+        "mbre's chat model (retries, limiter, parse checks)": lambda: ours.invoke(messages, max_tokens=2),
+    }
+    found = []
+    for name, call in layers.items():
+        call()
+        cpu = time.process_time()
+        for _ in range(calls):
+            call()
+        found.append((name, 1000 * (time.process_time() - cpu) / calls))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,7 +198,9 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=3, help="servers in the fleet")
     parser.add_argument("--slots", type=int, default=4, help="calls a server answers at once")
     parser.add_argument("--concurrency", type=int, default=4, help="sentences in flight per server")
-    parser.add_argument("--rows", default="zero,one,fleet,ray1,ray2", help="which rows, comma-separated")
+    parser.add_argument(
+        "--rows", default="zero,one,fleet,ray1,ray2,floor", help="which rows, comma-separated"
+    )
     args = parser.parse_args()
     rows = set(args.rows.split(","))
 
@@ -197,6 +240,8 @@ def main() -> None:
             discover(inventory, instances[:2], ctx(zero.urls), Path(work) / "warm", concurrency=1)
             if "zero" in rows:
                 run("zero latency, 1 process", zero.urls, args.concurrency)
+            if "floor" in rows:
+                floor = call_floor(zero.urls[0], schema, instances[0])
         finally:
             zero.stop()
         fleet = Servers(args.n, args.seed, args.latency, args.slots, args.endpoints)
@@ -233,6 +278,13 @@ def main() -> None:
             f"{row.wall:.1f}",
         )
     Console().print(table)
+    if "floor" in rows:
+        layers = Table(title="CPU of one call to the zero-latency server, one at a time")
+        layers.add_column("through")
+        layers.add_column("CPU ms / call", justify="right")
+        for name, ms in floor:
+            layers.add_row(name, f"{ms:.2f}")
+        Console().print(layers)
 
 
 if __name__ == "__main__":
