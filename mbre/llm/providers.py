@@ -30,7 +30,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import Field, SecretStr
 
-from mbre.errors import MbreError
+from mbre.errors import MbreError, SettingError
 from mbre.files import mask_urls, remember_secret
 from mbre.llm.cache import SqliteLLMCache, llm_string
 from mbre.llm.fleet import fleet_clients
@@ -235,6 +235,11 @@ def returns_logprobs(provider: str) -> bool:
     return provider == "local" or bool(INTEGRATIONS[provider].logprobs)
 
 
+#: The providers whose answers `constrained` forces onto the options (Ollama's when token probabilities are
+#: off, as they are for every source but `logprobs`): a forced enum leaves no room for a stated confidence.
+CONSTRAINED = ("anthropic", "google_genai", "ollama")
+
+
 def constrained(model: BaseChatModel, choices: Sequence[str]) -> Runnable[LanguageModelInput, BaseMessage]:
     """`model` made to answer with one of `choices` in the provider's own way, where it has one: a forced
     tool call with an enum (Anthropic), an enum schema (Gemini's JSON output, Ollama's format grammar).
@@ -290,10 +295,16 @@ def answer_limit(model: BaseChatModel, max_tokens: int) -> dict[str, Any]:
 
 def check_model(settings: ModelSettings, role: Role, *, key: bool = True) -> None:
     """Refuse, building nothing, what `chat_model_for` would refuse: a bad model string, an unknown
-    embedded model, a missing integration, and (with `key`) a missing API key."""
+    embedded model, a missing integration, and (with `key`) a missing API key; and a verbalized confidence
+    from a provider whose answers are forced onto the options (`CONSTRAINED`)."""
     if settings.chat_model is not None:
         return
     provider, name = parse_spec(settings.model_name(role))
+    if settings.confidence == "verbalized" and provider in CONSTRAINED:
+        raise SettingError(
+            f"confidence = verbalized is not offered for {provider}: its answers are forced onto the "
+            "options, with no room for a stated confidence; use confidence = sampled (docs/providers.md)"
+        )
     if provider == "local":
         embedded_model(name or DEFAULT_LOCAL_MODEL)
         return
