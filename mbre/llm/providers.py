@@ -30,7 +30,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import Field, SecretStr
 
-from mbre.errors import MbreError, SettingError
+from mbre.errors import MbreError
 from mbre.files import mask_urls, remember_secret
 from mbre.llm.cache import SqliteLLMCache, llm_string
 from mbre.llm.fleet import fleet_clients
@@ -235,23 +235,35 @@ def returns_logprobs(provider: str) -> bool:
     return provider == "local" or bool(INTEGRATIONS[provider].logprobs)
 
 
-#: The providers whose answers `constrained` forces onto the options (Ollama's when token probabilities are
-#: off, as they are for every source but `logprobs`): a forced enum leaves no room for a stated confidence.
-CONSTRAINED = ("anthropic", "google_genai", "ollama")
+#: confidence="verbalized": the number a constrained answer states beside its option.
+STATED = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 100,
+    "description": "How sure you are that the answer is right, in percent.",
+}
 
 
-def constrained(model: BaseChatModel, choices: Sequence[str]) -> Runnable[LanguageModelInput, BaseMessage]:
+def constrained(
+    model: BaseChatModel, choices: Sequence[str], *, stated: bool = False
+) -> Runnable[LanguageModelInput, BaseMessage]:
     """`model` made to answer with one of `choices` in the provider's own way, where it has one: a forced
     tool call with an enum (Anthropic), an enum schema (Gemini's JSON output, Ollama's format grammar).
     Those answers carry no token probabilities worth reading (the first token is JSON), so a model that
-    asks for logprobs is left as it is, and so is any other: its answers are parsed."""
-    schema = {"type": "string", "enum": list(choices)}
+    asks for logprobs is left as it is, and so is any other: its answers are parsed. `stated`
+    (confidence="verbalized"): the answer is an object of the option (`answer`) and the confidence the
+    model states (`confidence`, `STATED`), read back by `mbre.llm.structured.raw_text`."""
+    option = {"type": "string", "enum": list(choices)}
+    properties = {"answer": option, "confidence": STATED} if stated else {"answer": option}
+    answer = {"type": "object", "properties": properties, "required": list(properties)}
+    schema = answer if stated else option
     name = type(model).__name__
     if name == "ChatAnthropic":
         tool = {
             "name": "answer",
-            "description": "Give the answer: one of the options.",
-            "input_schema": {"type": "object", "properties": {"answer": schema}, "required": ["answer"]},
+            "description": "Give the answer: one of the options"
+            + (", and how sure you are of it." if stated else "."),
+            "input_schema": answer,
         }
         return model.bind_tools([tool], tool_choice="answer")
     if name == "ChatGoogleGenerativeAI":
@@ -295,16 +307,10 @@ def answer_limit(model: BaseChatModel, max_tokens: int) -> dict[str, Any]:
 
 def check_model(settings: ModelSettings, role: Role, *, key: bool = True) -> None:
     """Refuse, building nothing, what `chat_model_for` would refuse: a bad model string, an unknown
-    embedded model, a missing integration, and (with `key`) a missing API key; and a verbalized confidence
-    from a provider whose answers are forced onto the options (`CONSTRAINED`)."""
+    embedded model, a missing integration, and (with `key`) a missing API key."""
     if settings.chat_model is not None:
         return
     provider, name = parse_spec(settings.model_name(role))
-    if settings.confidence == "verbalized" and provider in CONSTRAINED:
-        raise SettingError(
-            f"confidence = verbalized is not offered for {provider}: its answers are forced onto the "
-            "options, with no room for a stated confidence; use confidence = sampled (docs/providers.md)"
-        )
     if provider == "local":
         embedded_model(name or DEFAULT_LOCAL_MODEL)
         return

@@ -89,8 +89,8 @@ class ModelSettings:
     it returns token probabilities and uses `logprobs` if it does, else `sampled`. `logprobs`: demand them
     (a run whose model gives none stops before any sentence). `sampled`: `confidence_samples` answers at
     `confidence_temperature`, their agreement as the probability. `verbalized`: one answer, the model asked
-    to state how sure it is as a percentage after it (`prompts/verbalized.toml`); not for the providers
-    whose answers are forced onto the options (anthropic, google_genai, ollama). `none`: one answer, no
+    to state how sure it is as a percentage after it (`prompts/verbalized.toml`; where the provider forces
+    answers onto the options, a `confidence` field beside the answer). `none`: one answer, no
     probability, and no threshold or score pretends to one. `auto` never picks `verbalized`."""
     confidence_samples: Annotated[int, Field(ge=2)] = setting(5, answer=True)
     """confidence="sampled": answers per question (K); provisional default, see docs/providers.md."""

@@ -11,6 +11,7 @@ answer yields the probability of every choice, not just a label.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -52,11 +53,27 @@ class Answer(Generic[T]):
 
 
 def raw_text(message: AIMessage) -> str:
-    """The model's output as text: a forced tool call's answer (see `constrained`), else its content."""
+    """The model's output as text: a forced tool call's answer (see `constrained`), else its content; a
+    constrained answer that states a confidence (a tool call's arguments, or a JSON object) as the text
+    a verbalized answer would be (`B 80%`)."""
     for call in message.tool_calls:
         if "answer" in call["args"]:
-            return str(call["args"]["answer"])
-    return message.content if isinstance(message.content, str) else str(message.content)
+            return _stated_text(call["args"])
+    content = message.content if isinstance(message.content, str) else str(message.content)
+    if content.lstrip().startswith("{"):
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            return content
+        if isinstance(answer, dict) and "answer" in answer:
+            return _stated_text(answer)
+    return content
+
+
+def _stated_text(answer: Mapping[str, Any]) -> str:
+    if "confidence" not in answer:
+        return str(answer["answer"])
+    return f"{answer['answer']} {answer['confidence']}%"
 
 
 def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
@@ -269,9 +286,10 @@ def ask_verbalized(
     parsed as `ask_choice` parses it, and the stated confidence is its probability
     (`stated_distribution`). An answer whose confidence is missing or outside 0 to 100% is re-asked like
     one that names no choice; when no re-ask states one, the last answer that named a choice counts
-    without a confidence (source "none"), and only when none named one is it an abstention. Unconstrained
-    on every provider: a forced enum leaves no room for the number."""
-    ask = _asker(model, model, messages, max_tokens, metadata)
+    without a confidence (source "none"), and only when none named one is it an abstention. Where the
+    provider forces answers onto the options, the forced answer is an object that states the confidence
+    too (`constrained`, `stated`)."""
+    ask = _asker(constrained(model, choices, stated=True), model, messages, max_tokens, metadata)
     unsure: list[tuple[int, str]] = []
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:

@@ -141,14 +141,30 @@ def test_an_openai_endpoint_without_token_probabilities_can_state_its_confidence
     assert again.exit_code == 2 and "setting confidence: 'verbalized' -> 'sampled'" in again.output
 
 
-def test_verbalized_is_refused_where_answers_are_forced_onto_the_options(tmp_path, monkeypatch):
+@pytest.mark.parametrize("provider", ["anthropic", "google_genai", "ollama"])
+def test_constrained_answers_state_their_confidence_in_the_schema(tmp_path, monkeypatch, provider):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("GOOGLE_API_KEY", SECRET)
     config = tmp_path / "mbre.toml"
     config.write_text('confidence = "verbalized"\n')
-    result = discover(tmp_path / "run", "--model", "anthropic:claude-stub", "--config", str(config))
-    assert result.exit_code == 2
-    assert "confidence = verbalized is not offered for anthropic" in result.output
-    assert not (tmp_path / "run").exists()
+    run_dir = tmp_path / "run"
+    server_for = {"anthropic": anthropic_server, "google_genai": gemini_server, "ollama": ollama_server}
+    with server_for[provider](stating_script(SCHEMA, SENTENCES)) as server:
+        args = ("--model", f"{provider}:stub", "--base-url", server.url, "--config", str(config))
+        result = discover(run_dir, *args)
+    assert_labelled_with_varying_confidence(result, run_dir, "verbalized")
+    # The forced answer is an object: the option, and the confidence the model states.
+    bodies = [r["body"] for r in server.requests]
+    schema_of = {
+        "anthropic": lambda body: body["tools"][0]["input_schema"],
+        "google_genai": lambda body: body["generationConfig"]["responseJsonSchema"],
+        "ollama": lambda body: body["format"],
+    }[provider]
+    schemas = [schema_of(body) for body in bodies]
+    assert all(
+        s["required"] == ["answer", "confidence"] and s["properties"]["answer"]["enum"] for s in schemas
+    )
+    assert server.probe_requests == []
 
 
 def test_demanding_logprobs_from_an_endpoint_without_them_fails_before_any_sentence(tmp_path):

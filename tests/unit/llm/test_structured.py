@@ -121,6 +121,16 @@ def test_a_forced_tool_calls_answer_is_the_answer():
     assert raw_text(message) == "C"
 
 
+def test_a_constrained_answer_that_states_its_confidence_reads_as_a_verbalized_one():
+    args = {"answer": "C", "confidence": 85}
+    tool = AIMessage(content=[], tool_calls=[{"name": "answer", "args": args, "id": "t1"}])
+    assert raw_text(tool) == "C 85%"
+    assert raw_text(AIMessage(content='{"answer": "no", "confidence": 60.5}')) == "no 60.5%"
+    assert stated_confidence(raw_text(tool)) == pytest.approx(0.85)
+    assert raw_text(AIMessage(content='"B"')) == '"B"'  # an enum's JSON string is parsed as before
+    assert raw_text(AIMessage(content="{not json")) == "{not json"
+
+
 @pytest.mark.parametrize(
     "text, stated",
     [
