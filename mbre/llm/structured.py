@@ -2,10 +2,10 @@
 
 Every question about a relation is multiple choice, answered by one word: an option letter for a group
 of relations, yes or no for a verification (the entity finder's list is read by `ask_text`). So every
-node talks to models through `ask_choice` (or, for models without token probabilities, `ask_sampled`
-and `ask_verbalized`, built on it and on its re-asks), and parse failures, abstentions, transient-error
-retries, cache hits and cost accounting behave the same for every question and provider; and one short
-answer yields the probability of every choice, not just a label.
+node talks to models through `ask_choice` (or, for models without token probabilities, `ask_sampled`,
+built on it, and `ask_verbalized`, which shares its parsing and re-asks), and parse failures,
+abstentions, transient-error retries, cache hits and cost accounting behave the same for every question
+and provider; and one short answer yields the probability of every choice, not just a label.
 """
 
 from __future__ import annotations
