@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 from mbre import MbreContext, build_graph
 from mbre.inventory.grouping import group_relations
 from mbre.llm.structured import choice_probabilities
+from mbre.prompts.render import verbalized_messages
 from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Decision
@@ -369,3 +370,8 @@ def test_verbalized_confidence_is_asked_for_and_read_as_each_answers_distributio
     )
     (verdict,) = [v for v in decision.verdicts if v.label == "Message-Topic(e1,e2)"]
     assert verdict.p_yes == pytest.approx(0.95) and verdict.source == "verbalized"
+
+
+def test_a_question_without_the_instruction_verbalized_toml_replaces_is_refused():
+    with pytest.raises(ValueError, match=r"holds no 'Answer with the letter only\.'"):
+        verbalized_messages([HumanMessage("Which? Say it.")], "extract", ("A", "B"))
