@@ -2,7 +2,7 @@
 side on one seeded slice, with the embedded model:
 
     nice python bench/confidence_sources.py [--data ../shared/data/semeval2010_task8 --split train]
-        [--n 100] [--sources logprobs,sampled:3,sampled:5] [--model local]
+        [--n 100] [--sources logprobs,sampled:3,sampled:5,verbalized] [--model local]
 
 Each source labels the same slice with M-BRe (calibrated decision, one example per relation drawn from the
 train split and never from the slice) into `bench/results/confidence-DATA-SPLIT-nN-MODEL/SOURCE/`, through
@@ -39,7 +39,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def settings(source: str) -> dict[str, object]:
-    """`logprobs`, `sampled:K` or `none` as context settings."""
+    """`logprobs`, `sampled:K`, `verbalized` or `none` as context settings."""
     kind, _, k = source.partition(":")
     return {"confidence": kind, "confidence_samples": int(k)} if k else {"confidence": kind}
 
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sources", default="logprobs,sampled:3,sampled:5")
+    parser.add_argument("--sources", default="logprobs,sampled:3,sampled:5,verbalized")
     parser.add_argument("--model", default="local")
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()

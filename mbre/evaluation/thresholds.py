@@ -67,7 +67,7 @@ def pick_thresholds(
         raise SettingError(
             f"{len(blind)} samples (e.g. {blind[0]!r}) were labelled without any confidence "
             "(confidence_source none), so they carry no scores to pick thresholds from: label with "
-            "confidence = auto, logprobs or sampled"
+            "confidence = auto, logprobs, sampled or verbalized"
         )
     by_label: dict[str, list[tuple[float, bool]]] = {}
     reviewed = 0

@@ -50,7 +50,7 @@ def _key(inventory: Inventory, ctx: MbreContext, role: str, question: Hashable) 
         ctx.shots,
         role_settings,
         ctx.parse_retries,
-        prompts_hash(),
+        prompts_hash(ctx.confidence == "verbalized"),
     )
 
 

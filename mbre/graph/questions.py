@@ -10,8 +10,20 @@ from langchain_core.messages import BaseMessage
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
 from mbre.llm.providers import chat_model_for, sampling_models
-from mbre.llm.structured import Answer, Choice, ask_choice, ask_sampled, without_probabilities
-from mbre.prompts.render import answer_tokens, extraction_messages, verification_messages
+from mbre.llm.structured import (
+    Answer,
+    Choice,
+    ask_choice,
+    ask_sampled,
+    ask_verbalized,
+    without_probabilities,
+)
+from mbre.prompts.render import (
+    answer_tokens,
+    extraction_messages,
+    verbalized_messages,
+    verification_messages,
+)
 from mbre.schemas.answers import YES_NO, option_letters
 from mbre.schemas.instances import Instance
 from mbre.schemas.options import Role
@@ -35,7 +47,7 @@ def ask_group(
         "extraction",
         extraction_messages(inventory.schema, labels, instance, demonstrations),
         option_letters(len(labels) + 1),
-        answer_tokens("extract"),
+        "extract",
         calibration,
     )
 
@@ -55,7 +67,7 @@ def ask_verification(
         "verification",
         verification_messages(inventory.schema, label, instance, demonstrations),
         YES_NO,
-        answer_tokens("verify"),
+        "verify",
         calibration,
     )
 
@@ -65,12 +77,23 @@ def _ask(
     role: Role,
     messages: list[BaseMessage],
     choices: Sequence[str],
-    max_tokens: int,
+    template: str,
     calibration: bool,
 ) -> Answer[Choice]:
-    """Ask the role's model, its confidence from where the run takes it (`confidence`): the answer's token
-    probabilities, the agreement of sampled answers, or none."""
+    """Ask the role's model question `template` ("extract" or "verify"), its confidence from where the run
+    takes it (`confidence`): the answer's token probabilities, the agreement of sampled answers, the
+    confidence the model states, or none."""
     metadata = _CALIBRATION if calibration else None
+    max_tokens = answer_tokens(template, verbalized=ctx.confidence == "verbalized")
+    if ctx.confidence == "verbalized":
+        return ask_verbalized(
+            chat_model_for(ctx, role),
+            verbalized_messages(messages, template, choices),
+            choices,
+            max_tokens=max_tokens,
+            retries=ctx.parse_retries,
+            metadata=metadata,
+        )
     if ctx.confidence == "sampled":
         models = sampling_models(ctx, role)
         return ask_sampled(

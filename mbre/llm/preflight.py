@@ -9,8 +9,9 @@ server without `/models` (HTTP 404 or 405) is asked one chat completion of one t
 Then, with confidence="auto" or "logprobs", each model of another provider than `local` is asked one
 question of one token (`prompts/probe.toml`) to find out whether it returns token probabilities, and the
 run's confidence source is settled there, once (`settle_confidence`): `logprobs` if every role's model
-returns them, else `sampled` (or, when the user demanded `logprobs`, an error before any sentence). For
-the other integrations that question is also their endpoint check.
+returns them, else `sampled` (or, when the user demanded `logprobs`, an error before any sentence); a
+`sampled`, `verbalized` or `none` the user chose is taken as it is. For the other integrations that
+question is also their endpoint check.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def settle_confidence(settings: ModelSettings, probe: list[BaseMessage]) -> Conf
     `sampled`; a demanded `logprobs` the model cannot give is an `EndpointError`. A ready `chat_model`
     stays `auto`: each answer then says what it carried."""
     wanted = settings.confidence
-    if wanted in ("sampled", "none") or settings.chat_model is not None:
+    if wanted in ("sampled", "verbalized", "none") or settings.chat_model is not None:
         return wanted
     if not settings.logprobs:  # turned off (a server that rejects the parameter): nothing to ask
         if wanted == "logprobs":
@@ -123,6 +124,8 @@ def confidence_note(confidence: str, settings: ModelSettings) -> str:
             f"question at temperature {settings.confidence_temperature}, their agreement as the probability"
             f"{': the model returns no token probabilities' if settings.confidence == 'auto' else ''})"
         )
+    if confidence == "verbalized":
+        return "confidence: verbalized (one answer per question, with the confidence the model states)"
     if confidence == "none":
         return "confidence: none (no probability: no threshold applies, every positive label goes to review)"
     return "confidence: from each answer (a ready chat model)"

@@ -235,18 +235,35 @@ def returns_logprobs(provider: str) -> bool:
     return provider == "local" or bool(INTEGRATIONS[provider].logprobs)
 
 
-def constrained(model: BaseChatModel, choices: Sequence[str]) -> Runnable[LanguageModelInput, BaseMessage]:
+#: confidence="verbalized": the number a constrained answer states beside its option.
+STATED = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 100,
+    "description": "How sure you are that the answer is right, in percent.",
+}
+
+
+def constrained(
+    model: BaseChatModel, choices: Sequence[str], *, stated: bool = False
+) -> Runnable[LanguageModelInput, BaseMessage]:
     """`model` made to answer with one of `choices` in the provider's own way, where it has one: a forced
     tool call with an enum (Anthropic), an enum schema (Gemini's JSON output, Ollama's format grammar).
     Those answers carry no token probabilities worth reading (the first token is JSON), so a model that
-    asks for logprobs is left as it is, and so is any other: its answers are parsed."""
-    schema = {"type": "string", "enum": list(choices)}
+    asks for logprobs is left as it is, and so is any other: its answers are parsed. `stated`
+    (confidence="verbalized"): the answer is an object of the option (`answer`) and the confidence the
+    model states (`confidence`, `STATED`), read back by `mbre.llm.structured.raw_text`."""
+    option = {"type": "string", "enum": list(choices)}
+    properties = {"answer": option, "confidence": STATED} if stated else {"answer": option}
+    answer = {"type": "object", "properties": properties, "required": list(properties)}
+    schema = answer if stated else option
     name = type(model).__name__
     if name == "ChatAnthropic":
         tool = {
             "name": "answer",
-            "description": "Give the answer: one of the options.",
-            "input_schema": {"type": "object", "properties": {"answer": schema}, "required": ["answer"]},
+            "description": "Give the answer: one of the options"
+            + (", and how sure you are of it." if stated else "."),
+            "input_schema": answer,
         }
         return model.bind_tools([tool], tool_choice="answer")
     if name == "ChatGoogleGenerativeAI":

@@ -29,7 +29,7 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 """A number from 0 to 1, NaN refused: a NaN epsilon would match no run directory, not even its own."""
 NonEmpty = Annotated[str, Field(min_length=1)]
-ConfidenceMode = Literal["auto", "logprobs", "sampled", "none"]
+ConfidenceMode = Literal["auto", "logprobs", "sampled", "verbalized", "none"]
 
 
 def setting_types(cls: type) -> dict[str, TypeAdapter[Any]]:
@@ -88,8 +88,10 @@ class ModelSettings:
     """Where each answer's probability comes from. `auto`: the endpoint check asks the model once whether
     it returns token probabilities and uses `logprobs` if it does, else `sampled`. `logprobs`: demand them
     (a run whose model gives none stops before any sentence). `sampled`: `confidence_samples` answers at
-    `confidence_temperature`, their agreement as the probability. `none`: one answer, no probability, and
-    no threshold or score pretends to one."""
+    `confidence_temperature`, their agreement as the probability. `verbalized`: one answer, the model asked
+    to state how sure it is as a percentage after it (`prompts/verbalized.toml`; where the provider forces
+    answers onto the options, a `confidence` field beside the answer). `none`: one answer, no
+    probability, and no threshold or score pretends to one. `auto` never picks `verbalized`."""
     confidence_samples: Annotated[int, Field(ge=2)] = setting(5, answer=True)
     """confidence="sampled": answers per question (K); provisional default, see docs/providers.md."""
     confidence_temperature: PositiveFloat = setting(1.0, answer=True)

@@ -2,22 +2,25 @@
 
 Every question about a relation is multiple choice, answered by one word: an option letter for a group
 of relations, yes or no for a verification (the entity finder's list is read by `ask_text`). So every
-node talks to models through `ask_choice`, and parse failures, abstentions, transient-error retries,
-cache hits and cost accounting behave the same for every question and provider; and one short answer
-yields the probability of every choice, not just a label.
+node talks to models through `ask_choice` (or, for models without token probabilities, `ask_sampled`,
+built on it, and `ask_verbalized`, which shares its parsing and re-asks), and parse failures,
+abstentions, transient-error retries, cache hits and cost accounting behave the same for every question
+and provider; and one short answer yields the probability of every choice, not just a label.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config, merge_configs
 
 from mbre.llm.cache import is_cache_hit, reask
@@ -45,15 +48,32 @@ class Answer(Generic[T]):
     usage: Usage
     error: str | None = None
     source: str = "none"
-    """Where the probabilities come from: `logprobs`, `sampled:K`, or `none` (the answer alone)."""
+    """Where the probabilities come from: `logprobs`, `sampled:K`, `verbalized`, or `none` (the answer
+    alone)."""
 
 
 def raw_text(message: AIMessage) -> str:
-    """The model's output as text: a forced tool call's answer (see `constrained`), else its content."""
+    """The model's output as text: a forced tool call's answer (see `constrained`), else its content; a
+    constrained answer that states a confidence (a tool call's arguments, or a JSON object) as the text
+    a verbalized answer would be (`B 80%`)."""
     for call in message.tool_calls:
         if "answer" in call["args"]:
-            return str(call["args"]["answer"])
-    return message.content if isinstance(message.content, str) else str(message.content)
+            return _stated_text(call["args"])
+    content = message.content if isinstance(message.content, str) else str(message.content)
+    if content.lstrip().startswith("{"):
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            return content
+        if isinstance(answer, dict) and "answer" in answer:
+            return _stated_text(answer)
+    return content
+
+
+def _stated_text(answer: Mapping[str, Any]) -> str:
+    if "confidence" not in answer:
+        return str(answer["answer"])
+    return f"{answer['answer']} {answer['confidence']}%"
 
 
 def usage_of(message: AIMessage | None, *, retries: int = 0) -> Usage:
@@ -134,9 +154,10 @@ def _debit(model: BaseChatModel, message: AIMessage | None) -> None:
         model.rate_limiter.record(spent.prompt_tokens + spent.completion_tokens)
 
 
-def _with_retries(model: BaseChatModel, attempt: _Attempt, retries: int) -> Answer:
+def _with_retries(model: BaseChatModel, attempt: _Attempt, retries: int, source: str = "logprobs") -> Answer:
     """Ask, and re-ask up to `retries` times while the answer does not parse. Each ask is retried on
-    transient errors by the model's Retrier, and keyed apart in the cache by its re-ask number."""
+    transient errors by the model's Retrier, and keyed apart in the cache by its re-ask number. An answer
+    with a confidence has `source`; one without, "none"."""
     retrier = _retrier(model)
     usage, raw, error = Usage(), "", None
     for number in range(retries + 1):
@@ -146,8 +167,8 @@ def _with_retries(model: BaseChatModel, attempt: _Attempt, retries: int) -> Answ
         usage = usage + usage_of(message, retries=retried)
         raw = raw_text(message) if message is not None else ""
         if parsed is not None:
-            source = "logprobs" if confidence is not None else "none"
-            return Answer(parsed=parsed, raw=raw, confidence=confidence, usage=usage, source=source)
+            found = source if confidence is not None else "none"
+            return Answer(parsed=parsed, raw=raw, confidence=confidence, usage=usage, source=found)
     return Answer(parsed=None, raw=raw, confidence=None, usage=usage, error=error)
 
 
@@ -188,22 +209,108 @@ def ask_choice(
     then gives up with the raw text kept. Transient transport errors are retried; the others, and those
     that outlast the retries, raise `LLMCallError`: they are not the model's answer. `metadata` is added
     to the run's (callbacks and the trace see it)."""
-    config = merge_configs(ensure_config(), {"metadata": dict(metadata)}) if metadata else None
-    asked = constrained(model, choices)
-    limit = answer_limit(model, max_tokens)
+    ask = _asker(constrained(model, choices), model, messages, max_tokens, metadata)
 
     def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
-        message = asked.invoke(messages, config, **limit)
-        if not isinstance(message, AIMessage):
-            raise TypeError(f"{type(model).__name__} answered with a {type(message).__name__}")
+        message = ask()
         index = parse_choice(raw_text(message), choices)
         if index is None:
-            return message, None, None, f"the answer names none of {', '.join(choices)}"
+            return message, None, None, _names_none(choices)
         probabilities = choice_probabilities(message, choices)
         confidence = probabilities[index] if probabilities is not None else None
         return message, Choice(index=index, probabilities=probabilities), confidence, None
 
     return _with_retries(model, attempt, retries)
+
+
+def _asker(
+    asked: Runnable[LanguageModelInput, BaseMessage],
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    max_tokens: int,
+    metadata: Mapping[str, Any] | None,
+) -> Callable[[], AIMessage]:
+    """One call of the question: `asked` (the model, constrained or not) with the answer's token limit and
+    `metadata` added to the run's (callbacks and the trace see it)."""
+    config = merge_configs(ensure_config(), {"metadata": dict(metadata)}) if metadata else None
+    limit = answer_limit(model, max_tokens)
+
+    def ask() -> AIMessage:
+        message = asked.invoke(messages, config, **limit)
+        if not isinstance(message, AIMessage):
+            raise TypeError(f"{type(model).__name__} answered with a {type(message).__name__}")
+        return message
+
+    return ask
+
+
+def _names_none(choices: Sequence[str]) -> str:
+    return f"the answer names none of {', '.join(choices)}"
+
+
+_STATED = re.compile(r"(-?\d+(?:\.\d+)?)\s*(%|percent)?", flags=re.IGNORECASE)
+
+
+def stated_confidence(text: str) -> float | None:
+    """The confidence a verbalized answer states after its word ("B 80%", "Yes, 90%", "A (0.7)"): the first
+    number after it, a percentage when it has a % sign or is above 1, else a probability. None when there
+    is no number or it is outside 0 to 100%."""
+    word = _FIRST_WORD.match(text)
+    number = _STATED.search(text, word.end() if word else 0)
+    if number is None:
+        return None
+    value = float(number.group(1))
+    if number.group(2) or value > 1:
+        value /= 100
+    return value if 0 <= value <= 1 else None
+
+
+def stated_distribution(index: int, confidence: float, choices: int) -> tuple[float, ...]:
+    """A stated confidence as a distribution over the choices: the answer has it, the other choices share
+    the rest evenly (the model said nothing about them), so what reads a distribution reads this one."""
+    rest = (1 - confidence) / (choices - 1)
+    return tuple(confidence if i == index else rest for i in range(choices))
+
+
+def ask_verbalized(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    choices: Sequence[str],
+    *,
+    max_tokens: int,
+    retries: int = 1,
+    metadata: Mapping[str, Any] | None = None,
+) -> Answer[Choice]:
+    """confidence="verbalized": ask once for the answer and a stated confidence (`messages` ask for both,
+    see `mbre.prompts.render.verbalized_messages`), for models without token probabilities. The word is
+    parsed as `ask_choice` parses it, and the stated confidence is its probability
+    (`stated_distribution`). An answer whose confidence is missing or outside 0 to 100% is re-asked like
+    one that names no choice; when no re-ask states one, the last answer that named a choice counts
+    without a confidence (source "none"), and only when none named one is it an abstention. Where the
+    provider forces answers onto the options, the forced answer is an object that states the confidence
+    too (`constrained`, `stated`)."""
+    ask = _asker(constrained(model, choices, stated=True), model, messages, max_tokens, metadata)
+    unsure: list[tuple[int, str]] = []
+
+    def attempt() -> tuple[AIMessage | None, Any, float | None, str | None]:
+        message = ask()
+        text = raw_text(message)
+        index = parse_choice(text, choices)
+        if index is None:
+            return message, None, None, _names_none(choices)
+        confidence = stated_confidence(text)
+        if confidence is None:
+            unsure.append((index, text))
+            return message, None, None, "the answer states no confidence from 0 to 100%"
+        return message, Choice(index, stated_distribution(index, confidence, len(choices))), confidence, None
+
+    answer = _with_retries(model, attempt, retries, source="verbalized")
+    if answer.parsed is None and unsure:
+        index, raw = unsure[-1]
+        return dataclasses.replace(
+            answer, parsed=Choice(index=index, probabilities=None), raw=raw, error=None, source="none"
+        )
+    return answer
 
 
 def ask_text(

@@ -42,10 +42,11 @@ def load(name: str) -> PromptTemplate:
 
 
 @cache
-def prompts_hash() -> str:
-    """sha256 over all template files: recorded in provenance, so a prompt edit shows in every sample."""
+def prompts_hash(verbalized: bool = False) -> str:
+    """sha256 over the template files a run's questions use: recorded in provenance, so a prompt edit shows
+    in every sample. `verbalized.toml` counts in verbalized runs only, so the others keep their hash."""
     digest = hashlib.sha256()
-    for name in TEMPLATE_NAMES:
+    for name in (*TEMPLATE_NAMES, "verbalized") if verbalized else TEMPLATE_NAMES:
         digest.update(resources.files(__package__).joinpath(f"{name}.toml").read_bytes())
     return digest.hexdigest()
 
@@ -131,10 +132,22 @@ def entity_messages(sentence: str, types: Sequence[str] = ()) -> list[BaseMessag
     ]
 
 
-def answer_tokens(name: str) -> int:
+def answer_tokens(name: str, *, verbalized: bool = False) -> int:
     """The most tokens an answer to template `name` needs: a letter or a yes/no and a full stop, or an
-    entity list."""
-    return int(load(name)["max_tokens"])
+    entity list; `verbalized`: the word and a stated percentage (`verbalized.toml`)."""
+    return int(load("verbalized" if verbalized else name)["max_tokens"])
+
+
+def verbalized_messages(messages: list[BaseMessage], name: str, choices: Sequence[str]) -> list[BaseMessage]:
+    """confidence="verbalized": question `name` ("extract" or "verify") asking for its answer and then a
+    stated confidence, its user message's answer instruction replaced as `verbalized.toml` says."""
+    template = load("verbalized")[name]
+    *earlier, question = messages
+    before, asked, after = str(question.content).rpartition(template["asked"])
+    if not asked:
+        raise ValueError(f"the {name} question holds no {template['asked']!r} for verbalized.toml to replace")
+    answer = template["answer"].format(first=choices[0])
+    return [*earlier, HumanMessage(before + answer + after)]
 
 
 def content_free_instances() -> list[Instance]:

@@ -5,12 +5,15 @@ by each role's model's tokenizer, chat template included, where it has one (`mbr
 candidates M-BRe verifies depends on the model's answers and the decision policy, so its calls are a
 range. Each role is counted apart (it may be another model, at another price), the content-free
 calibration questions included (asked once per run: every asked group's, and at most every label's
-verification), and a run whose confidence is sampled asks each question K times."""
+verification), and a run whose confidence is sampled asks each question K times; a verbalized one asks
+each once, in its own wording, for the word and a percentage."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage
 
 from mbre.graph.context import MbreContext
 from mbre.inventory.inventory import Inventory
@@ -21,8 +24,10 @@ from mbre.prompts.render import (
     answer_tokens,
     content_free_instances,
     extraction_messages,
+    verbalized_messages,
     verification_messages,
 )
+from mbre.schemas.answers import YES_NO, option_letters
 from mbre.schemas.instances import Instance
 from mbre.schemas.options import Role, Strategy
 
@@ -70,7 +75,7 @@ def samples_per_question(ctx: MbreContext) -> int:
     """How often the run asks each question: K when its confidence is sampled, set or by `auto` (when a
     role's provider returns no token probabilities, the run samples both roles: one source per run,
     see `mbre.llm.preflight.settle_confidence`), else once."""
-    if ctx.chat_model is not None or ctx.confidence in ("logprobs", "none"):
+    if ctx.chat_model is not None or ctx.confidence in ("logprobs", "verbalized", "none"):
         return 1
     providers = {parse_spec(ctx.model_name(role))[0] for role in ("extraction", "verification")}
     if ctx.confidence == "sampled" or not ctx.logprobs or not all(map(returns_logprobs, providers)):
@@ -110,22 +115,39 @@ def counters(ctx: MbreContext) -> dict[Role, TokenCounter]:
     return {role: token_counter(ctx, role) for role in ("extraction", "verification")}
 
 
+def _asked(
+    ctx: MbreContext, template: str, messages: list[BaseMessage], choices: Sequence[str]
+) -> list[BaseMessage]:
+    """Question `template` as the run sends it: in verbalized runs, asking for a stated confidence too."""
+    return verbalized_messages(messages, template, choices) if ctx.confidence == "verbalized" else messages
+
+
+def _answer(ctx: MbreContext, template: str) -> int:
+    """The completion tokens one answer to question `template` may take in this run."""
+    return answer_tokens(template, verbalized=ctx.confidence == "verbalized")
+
+
+def _group(
+    inventory: Inventory, ctx: MbreContext, labels: list[str], instance: Instance
+) -> list[BaseMessage]:
+    shown = inventory.demonstrations.for_labels(labels, instance, ctx.shots)
+    messages = extraction_messages(inventory.schema, labels, instance, shown)
+    return _asked(ctx, "extract", messages, option_letters(len(labels) + 1))
+
+
+def _verification(
+    inventory: Inventory, ctx: MbreContext, label: str, instance: Instance
+) -> list[BaseMessage]:
+    shown = inventory.demonstrations.for_labels([label], instance, ctx.shots)
+    return _asked(ctx, "verify", verification_messages(inventory.schema, label, instance, shown), YES_NO)
+
+
 def _extractions(
     inventory: Inventory, instance: Instance, ctx: MbreContext, counter: TokenCounter, groups: list[int]
 ) -> Cost:
     asked = [inventory.asked_labels(group) for group in groups]
-    tokens = sum(
-        counter.count(
-            extraction_messages(
-                inventory.schema,
-                labels,
-                instance,
-                inventory.demonstrations.for_labels(labels, instance, ctx.shots),
-            )
-        )
-        for labels in asked
-    )
-    return Cost(len(asked), tokens, len(asked) * answer_tokens("extract"))
+    tokens = sum(counter.count(_group(inventory, ctx, labels, instance)) for labels in asked)
+    return Cost(len(asked), tokens, len(asked) * _answer(ctx, "extract"))
 
 
 def _verification_prompts(
@@ -135,19 +157,8 @@ def _verification_prompts(
     for the multiclass baseline, which verifies nothing."""
     if ctx.strategy == "multiclass":
         return []
-    schema = inventory.schema
     return sorted(
-        (
-            counter.count(
-                verification_messages(
-                    schema,
-                    r.label,
-                    instance,
-                    inventory.demonstrations.for_labels([r.label], instance, ctx.shots),
-                )
-            )
-            for r in schema.positive
-        ),
+        (counter.count(_verification(inventory, ctx, r.label, instance)) for r in inventory.schema.positive),
         reverse=True,
     )
 
@@ -169,7 +180,7 @@ def _verifications(prompts: list[int], ctx: MbreContext, groups: int, *, most: b
         count = min(count, ctx.max_verifications)
     count = min(count, len(prompts))
     asked = prompts[:count] if most else prompts[len(prompts) - count :]  # the longest, or the shortest
-    return Cost(count, sum(asked), count * answer_tokens("verify"))
+    return Cost(count, sum(asked), count * _answer(ctx, "verify"))
 
 
 def _calibration(
@@ -185,17 +196,15 @@ def _calibration(
     for group in sorted(groups):
         labels = inventory.asked_labels(group)
         for blank in blanks:
-            shown = inventory.demonstrations.for_labels(labels, blank, ctx.shots)
-            tokens = count["extraction"].count(extraction_messages(inventory.schema, labels, blank, shown))
-            extraction = extraction + Cost(1, tokens, answer_tokens("extract"))
+            tokens = count["extraction"].count(_group(inventory, ctx, labels, blank))
+            extraction = extraction + Cost(1, tokens, _answer(ctx, "extract"))
     verification = Cost()
     if ctx.strategy != "multiclass":
         for relation in inventory.schema.positive:
             for blank in blanks:
-                shown = inventory.demonstrations.for_labels([relation.label], blank, ctx.shots)
-                messages = verification_messages(inventory.schema, relation.label, blank, shown)
+                messages = _verification(inventory, ctx, relation.label, blank)
                 verification = verification + Cost(
-                    1, count["verification"].count(messages), answer_tokens("verify")
+                    1, count["verification"].count(messages), _answer(ctx, "verify")
                 )
     least = verification if ctx.strategy == "binary" else Cost()
     return {"extraction": (extraction, extraction), "verification": (least, verification)}

@@ -88,7 +88,8 @@ class Extraction(BaseModel):
     error: str | None = None
     """Why the last answer did not parse, for abstentions."""
     source: str | None = None
-    """Where `probabilities` come from: "logprobs", "sampled:K" or "none"; None in older runs."""
+    """Where `probabilities` come from: "logprobs", "sampled:K", "verbalized" or "none"; None in older
+    runs."""
 
     def distribution(self) -> dict[str, float]:
         """Label (and "none") -> the best known probability: calibrated, else the model's, else the
@@ -121,7 +122,7 @@ class Verdict(BaseModel):
     raw: str | None = None
     error: str | None = None
     source: str | None = None
-    """Where `p_yes` comes from: "logprobs", "sampled:K" or "none"; None in older runs."""
+    """Where `p_yes` comes from: "logprobs", "sampled:K", "verbalized" or "none"; None in older runs."""
 
     def support(self) -> float | None:
         """The best known probability that the label holds: calibrated, else the model's, else 1 or 0 by
@@ -180,14 +181,20 @@ class Decision(BaseModel):
 
     def confidence_source(self) -> str | None:
         """Where the answers' probabilities came from, the weakest when they differ (a role on another
-        model): "none" before "sampled:K" before "logprobs". None when no answer recorded one."""
+        model): "none" before "verbalized" before "sampled:K" before "logprobs". None when no answer
+        recorded one."""
         answers: list[Extraction | Verdict] = [*self.extractions, *self.verdicts]
         sources = {answer.source for answer in answers if not answer.abstained and answer.source}
         return min(sources, key=_strength, default=None)
 
 
 def _strength(source: str) -> int:
-    return 2 if source == "logprobs" else 1 if source.startswith("sampled") else 0
+    """A stated confidence ranks below agreement: models tend to state more certainty than they have."""
+    if source == "logprobs":
+        return 3
+    if source.startswith("sampled"):
+        return 2
+    return 1 if source == "verbalized" else 0
 
 
 class Provenance(BaseModel):

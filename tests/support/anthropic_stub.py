@@ -1,7 +1,8 @@
 """A loopback server speaking Anthropic's Messages API (`POST /v1/messages`), for `anthropic:` models
 through the real langchain-anthropic and anthropic SDK. Like Anthropic it returns no token
 probabilities; a request that forces a tool call (`tool_choice` of type `tool`, mbre's constrained
-answer) is answered by that tool's call with `{"answer": ...}`, any other by a text block."""
+answer) is answered by that tool's call, its input in the tool's schema (`filled`: `{"answer": ...}`, and
+a `confidence` where the schema asks for one), any other by a text block."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.support.wire import Script, WireHandler, WireServer, serving
+from tests.support.wire import Script, WireHandler, WireServer, filled, serving
 
 
 def _text(content: str | list[dict[str, Any]]) -> str:
@@ -26,13 +27,15 @@ class _Handler(WireHandler):
         turns = system + [{"role": m["role"], "content": _text(m["content"])} for m in body["messages"]]
         text = self.answer(body, turns).text
         forced = (body.get("tool_choice") or {}).get("type") == "tool"
+        if forced:
+            (tool,) = [t for t in body["tools"] if t["name"] == body["tool_choice"]["name"]]
         content = (
             [
                 {
                     "type": "tool_use",
                     "id": "toolu_stub",
-                    "name": body["tool_choice"]["name"],
-                    "input": {"answer": text},
+                    "name": tool["name"],
+                    "input": filled(text, tool["input_schema"]),
                 }
             ]
             if forced

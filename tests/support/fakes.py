@@ -183,25 +183,42 @@ def gold_model(schema: RelationSchema, instances: list[Instance]) -> ScriptedCha
     return ScriptedChatModel(responder=lambda messages: gold_reply(messages, schema, instances))
 
 
+def leaning_reply(messages: Messages, schema: RelationSchema, instances: list[Instance]) -> Reply:
+    """A question's distribution: the gold answer at a probability between 0.6 and 0.95 that differs per
+    sentence, the rest spread evenly; no preference on content-free sentences."""
+    prompt = text_of(messages)
+    if content_free(messages):
+        return even(messages)
+    instance = instance_in(prompt, instances)
+    p = 0.6 + 0.35 * (zlib.crc32(instance.id.encode()) % 100) / 100
+    if is_group_question(messages):
+        return choose(messages, schema, instance, instance.relation, p)
+    holds = asked_label(prompt, schema, instance) == instance.relation
+    return yes_no("yes" if holds else "no", p)
+
+
+def stating(reply: Reply) -> Reply:
+    """`reply` as confidence="verbalized" asks for it: its word, then its probability as a percentage
+    ("B 73%"), and no token probabilities; the word alone when the reply has no probability."""
+    if reply.probabilities is None:
+        return Reply(reply.text)
+    return Reply(f"{reply.text} {round(100 * reply.probabilities[reply.text])}%")
+
+
+def stating_script(schema: RelationSchema, instances: list[Instance]):
+    """For the HTTP stubs: a model that states its confidence after its answer, the answer and the
+    confidence those of `leaning_reply`."""
+    return lambda messages, schema_name: stating(leaning_reply(messages, schema, instances)).text
+
+
 def sampling_script(schema: RelationSchema, instances: list[Instance], seed: int = 0):
-    """For the HTTP stubs: a model sampled at a temperature. Each question has a distribution (the gold
-    answer at a probability between 0.6 and 0.95 that differs per sentence, the rest spread evenly; no
-    preference on content-free sentences), and each call draws its answer from it with a seeded
-    generator; the `Reply` carries the distribution as its first token's alternatives."""
+    """For the HTTP stubs: a model sampled at a temperature. Each question has a distribution
+    (`leaning_reply`), and each call draws its answer from it with a seeded generator; the `Reply` carries
+    the distribution as its first token's alternatives."""
     draw, lock = random.Random(seed), threading.Lock()
 
     def script(messages, schema_name: str) -> Reply:
-        prompt = text_of(messages)
-        if content_free(messages):
-            reply = even(messages)
-        else:
-            instance = instance_in(prompt, instances)
-            p = 0.6 + 0.35 * (zlib.crc32(instance.id.encode()) % 100) / 100
-            if is_group_question(messages):
-                reply = choose(messages, schema, instance, instance.relation, p)
-            else:
-                holds = asked_label(prompt, schema, instance) == instance.relation
-                reply = yes_no("yes" if holds else "no", p)
+        reply = leaning_reply(messages, schema, instances)
         assert reply.probabilities is not None
         words, weights = zip(*reply.probabilities.items(), strict=True)
         with lock:

@@ -1,7 +1,8 @@
 """A loopback server speaking Gemini's generateContent API (`POST /v1beta/models/MODEL:generateContent`),
 for `google_genai:` models through the real langchain-google-genai and google-genai SDK. It returns no
 token probabilities (langchain-google-genai asks for none); a request for JSON output with an enum
-schema (mbre's constrained answer) is answered by the JSON string of the answer, as Gemini does."""
+schema (mbre's constrained answer) is answered by the JSON string of the answer, as Gemini does, and a
+request for an object (confidence="verbalized") by the object (`filled`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.support.wire import Script, WireHandler, WireServer, serving
+from tests.support.wire import Script, WireHandler, WireServer, filled, serving
 
 
 def _text(content: dict[str, Any]) -> str:
@@ -29,7 +30,7 @@ class _Handler(WireHandler):
         text = self.answer(body, turns).text
         config = body.get("generationConfig") or {}
         if config.get("responseMimeType") == "application/json":
-            text = json.dumps(text)
+            text = json.dumps(filled(text, config.get("responseJsonSchema") or {}))
         self.send_json(
             200,
             {

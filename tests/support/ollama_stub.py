@@ -1,7 +1,7 @@
 """A loopback server speaking Ollama's native chat API (`POST /api/chat`, streamed as JSON lines), for
 `ollama:` models through the real langchain-ollama and ollama client. Asked for `logprobs`, it sends
 each answer token with its alternatives (`top_logprobs`, from the script's `Reply`), as Ollama does; a
-`format` schema (mbre's constrained answer) gets the answer as a JSON string."""
+`format` schema (mbre's constrained answer) gets the answer in that schema's shape as JSON (`filled`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.support.wire import Script, WireHandler, WireServer, serving
+from tests.support.wire import Script, WireHandler, WireServer, filled, serving
 
 
 class _Handler(WireHandler):
@@ -22,7 +22,8 @@ class _Handler(WireHandler):
             return
         turns = [{"role": m["role"], "content": m.get("content", "")} for m in body["messages"]]
         reply = self.answer(body, turns)
-        text = json.dumps(reply.text) if isinstance(body.get("format"), dict) else reply.text
+        schema = body.get("format")
+        text = json.dumps(filled(reply.text, schema)) if isinstance(schema, dict) else reply.text
         chunk: dict[str, Any] = {
             "model": body["model"],
             "created_at": "2025-01-01T00:00:00Z",

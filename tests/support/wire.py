@@ -6,7 +6,8 @@ A script takes the question as OpenAI-style turns (`{"role", "content"}`, the te
 the name of the asked schema (always "" here), as `tests.support.openai_stub`'s do, and returns the
 answer's text, or a `Reply` whose first token's alternatives a protocol with token probabilities sends.
 The endpoint check's one question (`prompts/probe.toml`) is answered "A" and kept apart in
-`probe_requests`."""
+`probe_requests`. A script's answer to a question whose answer is forced onto a schema is put in that
+schema's shape (`filled`), as a model constrained to it would answer."""
 
 from __future__ import annotations
 
@@ -70,6 +71,18 @@ class WireHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def filled(text: str, schema: dict[str, Any]) -> Any:
+    """The answer `text` in the shape of a constrained answer's `schema`: the string itself for an enum;
+    for an object, its `answer`, and with a `confidence` (confidence="verbalized") the number a stating
+    script's text gives after the word ("B 80%")."""
+    if schema.get("type") != "object":
+        return text
+    word, _, rest = text.partition(" ")
+    if "confidence" not in schema["properties"]:
+        return {"answer": text}
+    return {"answer": word, "confidence": float(rest.rstrip("%"))}
 
 
 S = TypeVar("S", bound=WireServer)

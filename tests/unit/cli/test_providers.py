@@ -11,11 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from mbre.cli.app import app
+from mbre.prompts.render import prompts_hash
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.anthropic_stub import anthropic_server
 from tests.support.data import EXAMPLES
-from tests.support.fakes import gold_script, sampling_script
+from tests.support.fakes import gold_script, sampling_script, stating_script
 from tests.support.gemini_stub import gemini_server
 from tests.support.ollama_stub import ollama_server
 from tests.support.openai_stub import stub_server
@@ -112,6 +113,58 @@ def test_an_openai_endpoint_without_token_probabilities_falls_back_to_sampling(t
         result = discover(run_dir, "--model", "openai:stub-model", "--base-url", server.base_url)
     assert_labelled_with_varying_confidence(result, run_dir, "sampled:3")
     assert all(r["body"].get("logprobs") is None for r in server.requests)  # not asked for again
+
+
+def test_an_openai_endpoint_without_token_probabilities_can_state_its_confidence(tmp_path):
+    config = tmp_path / "mbre.toml"
+    config.write_text('confidence = "verbalized"\n')
+    run_dir = tmp_path / "run"
+    with stub_server(stating_script(SCHEMA, SENTENCES), logprobs=False) as server:
+        args = ("--model", "openai:stub-model", "--base-url", server.base_url, "--config", str(config))
+        result = discover(run_dir, *args)
+        found = assert_labelled_with_varying_confidence(result, run_dir, "verbalized")
+        asked, probes = len(server.requests), len(server.probe_requests)
+        again = discover(run_dir, "--model", "openai:stub-model", "--base-url", server.base_url)
+    scored = [s for s in found if s["decision"]["rule"] == "scored"]
+    assert len(scored) > len(found) / 2 and all(s["relation"] == s["gold"] for s in scored)
+    # One call per question, each asking for the word and a percentage, without token probabilities.
+    bodies = [r["body"] for r in server.requests[:asked]]
+    assert all("as a percentage" in b["messages"][-1]["content"] for b in bodies)
+    assert all(b.get("logprobs") is None and b["max_completion_tokens"] == 10 for b in bodies)
+    assert probes == 0  # nothing to find out: the user chose the source
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["settings"]["confidence"] == "verbalized"
+    # Its wording is among the prompts of this run, and of no other.
+    assert manifest["prompt_hash"] == found[0]["provenance"]["prompt_hash"] == prompts_hash(True)
+    assert prompts_hash(True) != prompts_hash()
+    # A run made with stated confidences is not resumed with another source.
+    assert again.exit_code == 2 and "setting confidence: 'verbalized' -> 'sampled'" in again.output
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "google_genai", "ollama"])
+def test_constrained_answers_state_their_confidence_in_the_schema(tmp_path, monkeypatch, provider):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("GOOGLE_API_KEY", SECRET)
+    config = tmp_path / "mbre.toml"
+    config.write_text('confidence = "verbalized"\n')
+    run_dir = tmp_path / "run"
+    server_for = {"anthropic": anthropic_server, "google_genai": gemini_server, "ollama": ollama_server}
+    with server_for[provider](stating_script(SCHEMA, SENTENCES)) as server:
+        args = ("--model", f"{provider}:stub", "--base-url", server.url, "--config", str(config))
+        result = discover(run_dir, *args)
+    assert_labelled_with_varying_confidence(result, run_dir, "verbalized")
+    # The forced answer is an object: the option, and the confidence the model states.
+    bodies = [r["body"] for r in server.requests]
+    schema_of = {
+        "anthropic": lambda body: body["tools"][0]["input_schema"],
+        "google_genai": lambda body: body["generationConfig"]["responseJsonSchema"],
+        "ollama": lambda body: body["format"],
+    }[provider]
+    schemas = [schema_of(body) for body in bodies]
+    assert all(
+        s["required"] == ["answer", "confidence"] and s["properties"]["answer"]["enum"] for s in schemas
+    )
+    assert server.probe_requests == []
 
 
 def test_demanding_logprobs_from_an_endpoint_without_them_fails_before_any_sentence(tmp_path):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 from mbre import MbreContext, build_graph
 from mbre.inventory.grouping import group_relations
 from mbre.llm.structured import choice_probabilities
+from mbre.prompts.render import verbalized_messages
 from mbre.schemas.instances import Instance
 from mbre.schemas.relations import RelationSchema
 from mbre.schemas.results import Decision
@@ -25,6 +26,7 @@ from tests.support.fakes import (
     is_group_question,
     offered,
     options,
+    stating,
     text_of,
     yes_no,
 )
@@ -351,3 +353,25 @@ def test_choice_probabilities_sum_spellings_and_normalise_over_the_choices():
         )
         is None
     )
+
+
+def test_verbalized_confidence_is_asked_for_and_read_as_each_answers_distribution(graph):
+    plain = scripted({"Message-Topic(e1,e2)": 0.8}, {"Message-Topic(e1,e2)": ("yes", 0.95)})
+    model = ScriptedChatModel(responder=lambda messages: stating(plain.responder(messages)))
+    decision = run(graph, chat_model=model, confidence="verbalized")
+    # Every question asked for the word and a percentage, not for the word alone.
+    assert all("as a percentage" in text_of(messages) for messages in model.calls)
+    assert not any("letter only" in text_of(messages) for messages in model.calls)
+    assert decision.label == "Message-Topic(e1,e2)" and decision.confidence_source() == "verbalized"
+    (favourite,) = [e for e in decision.extractions if e.label == "Message-Topic(e1,e2)"]
+    assert favourite.source == "verbalized" and favourite.confidence == pytest.approx(0.8)
+    assert favourite.probabilities is not None and sorted(favourite.probabilities)[:-1] == pytest.approx(
+        [0.2 / (len(favourite.labels))] * len(favourite.labels)
+    )
+    (verdict,) = [v for v in decision.verdicts if v.label == "Message-Topic(e1,e2)"]
+    assert verdict.p_yes == pytest.approx(0.95) and verdict.source == "verbalized"
+
+
+def test_a_question_without_the_instruction_verbalized_toml_replaces_is_refused():
+    with pytest.raises(ValueError, match=r"holds no 'Answer with the letter only\.'"):
+        verbalized_messages([HumanMessage("Which? Say it.")], "extract", ("A", "B"))

@@ -12,9 +12,11 @@ from mbre.llm.structured import (
     agreement,
     answer_tokens,
     ask_sampled,
+    ask_verbalized,
     choice_probabilities,
     parse_choice,
     raw_text,
+    stated_confidence,
     usage_of,
 )
 from tests.support.fakes import Reply, ScriptedChatModel
@@ -117,3 +119,67 @@ def test_sampled_answers_that_never_parse_abstain():
 def test_a_forced_tool_calls_answer_is_the_answer():
     message = AIMessage(content=[], tool_calls=[{"name": "answer", "args": {"answer": "C"}, "id": "t1"}])
     assert raw_text(message) == "C"
+
+
+def test_a_constrained_answer_that_states_its_confidence_reads_as_a_verbalized_one():
+    args = {"answer": "C", "confidence": 85}
+    tool = AIMessage(content=[], tool_calls=[{"name": "answer", "args": args, "id": "t1"}])
+    assert raw_text(tool) == "C 85%"
+    assert raw_text(AIMessage(content='{"answer": "no", "confidence": 60.5}')) == "no 60.5%"
+    assert stated_confidence(raw_text(tool)) == pytest.approx(0.85)
+    assert raw_text(AIMessage(content='"B"')) == '"B"'  # an enum's JSON string is parsed as before
+    assert raw_text(AIMessage(content="{not json")) == "{not json"
+
+
+@pytest.mark.parametrize(
+    "text, stated",
+    [
+        ("B 80%", 0.8),
+        ("Yes, 90%", 0.9),
+        ("no 35 %", 0.35),
+        ("A (0.7)", 0.7),
+        ("C 62", 0.62),  # a number above 1 without a sign is a percentage
+        ("Yes. 100 percent", 1.0),
+        ("B 0%", 0.0),
+        ("B", None),  # no number
+        ("Yes, I am sure", None),
+        ("B 150%", None),  # out of range
+        ("No -20%", None),
+        ("B 250", None),
+    ],
+)
+def test_a_stated_confidence_is_the_first_number_after_the_answer(text, stated):
+    assert stated_confidence(text) == (pytest.approx(stated) if stated is not None else None)
+
+
+def scripted(*texts: str) -> ScriptedChatModel:
+    answers = iter(texts)
+    return ScriptedChatModel(responder=lambda messages: Reply(next(answers)))
+
+
+def test_a_verbalized_answer_gives_its_option_the_stated_confidence_and_shares_the_rest():
+    answer = ask_verbalized(scripted("B 70%"), [HumanMessage("Which?")], ("A", "B", "C", "D"), max_tokens=10)
+    assert answer.parsed is not None and answer.parsed.index == 1
+    assert answer.parsed.probabilities == pytest.approx((0.1, 0.7, 0.1, 0.1))
+    assert answer.confidence == pytest.approx(0.7) and answer.source == "verbalized"
+    assert answer.usage.calls == 1
+    answer = ask_verbalized(scripted("No, 90%"), [HumanMessage("Is it?")], ("yes", "no"), max_tokens=10)
+    assert answer.parsed is not None and answer.parsed.probabilities == pytest.approx((0.1, 0.9))
+
+
+def test_an_unstated_or_impossible_confidence_is_asked_again():
+    model = scripted("B", "B 200%", "C 60%")
+    answer = ask_verbalized(model, [HumanMessage("Which?")], ("A", "B", "C"), max_tokens=10, retries=2)
+    assert answer.parsed is not None and answer.parsed.index == 2 and answer.confidence == pytest.approx(0.6)
+    assert answer.usage.calls == 3 and answer.raw == "C 60%"
+
+
+def test_an_answer_that_never_states_a_confidence_counts_without_one():
+    model = scripted("perhaps B", "A, quite sure", "no idea")
+    answer = ask_verbalized(model, [HumanMessage("Which?")], ("A", "B"), max_tokens=10, retries=2)
+    # The last answer that named an option counts; no probability is made up for it.
+    assert answer.parsed is not None and answer.parsed.index == 0 and answer.parsed.probabilities is None
+    assert answer.confidence is None and answer.source == "none" and answer.raw == "A, quite sure"
+    assert answer.error is None and answer.usage.calls == 3
+    never = ask_verbalized(scripted("perhaps", "maybe"), [HumanMessage("?")], ("A", "B"), max_tokens=10)
+    assert never.parsed is None and never.raw == "maybe" and never.error is not None

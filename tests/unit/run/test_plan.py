@@ -12,9 +12,10 @@ from mbre import MbreContext
 from mbre.cli.app import app
 from mbre.inventory.inventory import Inventory
 from mbre.llm.tokens import TokenCounter, Turns
-from mbre.prompts.render import answer_tokens, verification_messages
+from mbre.prompts.render import answer_tokens, verbalized_messages, verification_messages
 from mbre.run import plan as plan_module
 from mbre.run.plan import Cost
+from mbre.schemas.answers import YES_NO
 from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.data import EXAMPLES
@@ -71,6 +72,28 @@ def test_sampled_confidence_asks_every_question_k_times_and_each_role_has_its_pr
     assert plan_module.money(row, two) == pytest.approx((expected, expected))  # binary asks no group
     priced = dataclasses.replace(two, price_prompt_per_million=1.0, price_completion_per_million=1.0)
     assert plan_module.role_price(priced, "verification") == (1.0, 1.0)  # the config overrides the table
+
+
+def test_verbalized_confidence_asks_each_question_once_in_its_own_wording():
+    first = SENTENCES[0]
+    plain = plan(INVENTORY, [first], MbreContext(strategy="binary", confidence="logprobs"))
+    # No token probabilities (logprobs off) would make `auto` sample K times; a stated confidence is one call.
+    stated = plan(INVENTORY, [first], MbreContext(strategy="binary", confidence="verbalized", logprobs=False))
+    assert stated.low.calls == plain.low.calls == 12
+    assert stated.calibration[0].calls == plain.calibration[0].calls == 36
+    assert stated.low.completion_tokens == 12 * answer_tokens("verify", verbalized=True) == 12 * 10
+    asked = [
+        verbalized_messages(
+            verification_messages(
+                SCHEMA, r.label, first, INVENTORY.demonstrations.for_labels([r.label], first, 1)
+            ),
+            "verify",
+            YES_NO,
+        )
+        for r in SCHEMA.positive
+    ]
+    assert stated.low.prompt_tokens == sum(sum(len(str(m.content)) for m in q) // 4 for q in asked)
+    assert stated.low.prompt_tokens > plain.low.prompt_tokens
 
 
 def test_calls_per_strategy_match_the_method():
