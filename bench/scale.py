@@ -156,13 +156,14 @@ def call_floor(url: str, schema: Any, instance: Instance, calls: int = 300) -> l
     import httpx
     import openai
     from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
 
     from mbre.llm.providers import chat_model_for
     from mbre.prompts.render import extraction_messages
 
     messages = extraction_messages(schema, schema.labels[:6], instance)
     roles = {"system": "system", "human": "user"}
-    body = {
+    body: dict[str, Any] = {
         "model": "stub-model",
         "messages": [{"role": roles[m.type], "content": m.content} for m in messages],
         "logprobs": True,
@@ -170,7 +171,9 @@ def call_floor(url: str, schema: Any, instance: Instance, calls: int = 300) -> l
         "max_tokens": 2,
     }
     client, sdk = httpx.Client(), openai.OpenAI(base_url=url, api_key="unused")
-    chat = ChatOpenAI(model="stub-model", base_url=url, api_key="unused", logprobs=True, top_logprobs=5)
+    chat = ChatOpenAI(
+        model="stub-model", base_url=url, api_key=SecretStr("unused"), logprobs=True, top_logprobs=5
+    )
     ours = chat_model_for(MbreContext(model="openai:stub-model", base_url=url, cache=False), "extraction")
     layers: dict[str, Callable[[], object]] = {
         "httpx, the body as JSON": lambda: client.post(f"{url}/chat/completions", json=body).json(),

@@ -11,6 +11,7 @@ from mbre.cli.console import console
 from mbre.cli.options import (
     BaseUrlsOpt,
     ConcurrencyOpt,
+    ConfidenceOpt,
     ConfigOpt,
     DecisionOpt,
     GroupingOpt,
@@ -70,6 +71,7 @@ def discover_command(
             show_default=False,
         ),
     ] = None,
+    confidence: ConfidenceOpt = None,
     concurrency: ConcurrencyOpt = 4,
     limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N sentences.")] = None,
     grouping: GroupingOpt = None,
@@ -133,6 +135,7 @@ def discover_command(
             route_top_k=route_top_k,
             no_cache=no_cache,
             narrow_by_type=narrow_by_type,
+            confidence=confidence,
         )
         spend = parse_budget(budget, ctx) if budget else None
         tracer = JsonlTracer(trace) if trace else None

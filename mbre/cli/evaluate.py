@@ -11,6 +11,7 @@ from mbre.cli.console import console, table_console
 from mbre.cli.options import (
     BaseUrlOpt,
     ConcurrencyOpt,
+    ConfidenceOpt,
     ConfigOpt,
     DecisionOpt,
     FormatOpt,
@@ -74,6 +75,7 @@ def evaluate_command(
     route_top_k: Annotated[
         int | None, typer.Option(help="Also replay asking only the groups of the k nearest relations.")
     ] = None,
+    confidence: ConfidenceOpt = None,
     concurrency: ConcurrencyOpt = 4,
     grouping: GroupingOpt = None,
     no_relation: NoRelationOpt = None,
@@ -116,6 +118,7 @@ def evaluate_command(
             shots=shots,
             route_top_k=route_top_k,
             no_cache=no_cache,
+            confidence=confidence,
         )
         files = {"gold": gold, "relations": relations, "grouping": grouping, "config": config}
         files |= {"seeds": seeds, "thresholds": thresholds}

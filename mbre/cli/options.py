@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mbre.cli.console import console
-from mbre.schemas.options import BadInputPolicy, BalanceRule, DecisionPolicy, GoldFormat, KeepRule, Strategy
+from mbre.schemas.options import (
+    BadInputPolicy,
+    BalanceRule,
+    ConfidenceMode,
+    DecisionPolicy,
+    GoldFormat,
+    KeepRule,
+    Strategy,
+)
 
 if TYPE_CHECKING:
     from mbre.errors import InputError
@@ -54,6 +62,14 @@ StrategyOpt = Annotated[Strategy | None, typer.Option(help="mbre, or a baseline:
 DecisionOpt = Annotated[
     DecisionPolicy | None,
     typer.Option(help="calibrated (scores, thresholds), paper (the paper's rule) or first."),
+]
+ConfidenceOpt = Annotated[
+    ConfidenceMode | None,
+    typer.Option(
+        help="Where confidences come from: auto (token probabilities, else sampled answers), logprobs, "
+        "sampled, verbalized (the model states it) or none.",
+        show_default=False,
+    ),
 ]
 ThresholdOpt = Annotated[
     float | None, typer.Option(help="decision=calibrated: the score a label needs (default 0.75).")
@@ -173,6 +189,7 @@ def load_checked_context(
     no_cache: bool,
     fleet: list[str] | None = None,
     narrow_by_type: bool | None = None,
+    confidence: ConfidenceMode | None = None,
 ) -> MbreContext:
     """The settings of a command that labels (--config, then the flags; None: not given), refused at once
     when the inventory's prompts overflow the model or the model cannot run (a bad model string, an unknown
@@ -192,6 +209,7 @@ def load_checked_context(
         shots=shots,
         route_top_k=route_top_k,
         narrow_by_type=narrow_by_type,
+        confidence=confidence,
         cache=False if no_cache else None,
         fleet=tuple(fleet) if fleet else None,
         **_decision_settings(inventory, threshold, thresholds),

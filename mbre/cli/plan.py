@@ -9,6 +9,7 @@ import typer
 from mbre.cli.console import console
 from mbre.cli.options import (
     BaseUrlOpt,
+    ConfidenceOpt,
     ConfigOpt,
     GroupingOpt,
     InputOpt,
@@ -39,6 +40,7 @@ def plan_command(
         STRATEGIES
     ),
     route_top_k: RouteTopKOpt = None,
+    confidence: ConfidenceOpt = None,
     grouping: GroupingOpt = None,
     no_relation: NoRelationOpt = None,
     on_bad_input: OnBadInputOpt = "fail",
@@ -57,7 +59,14 @@ def plan_command(
     inventory = load_inventory(relations, no_relation, None, True, grouping)
     instances, _, _ = read_input(input, on_bad_input)
     contexts = [
-        load_context(config, model=model, base_url=base_url, strategy=name, route_top_k=route_top_k)
+        load_context(
+            config,
+            model=model,
+            base_url=base_url,
+            strategy=name,
+            route_top_k=route_top_k,
+            confidence=confidence,
+        )
         for name in names
     ]
     check_models(contexts[0], key=False)  # a bad model string or a missing extra; pricing needs no key

@@ -33,9 +33,9 @@ from mbre.llm.providers import (
     parse_spec,
 )
 from mbre.llm.retry import provider_message
-from mbre.llm.settings import ConfidenceMode, ModelSettings
+from mbre.llm.settings import ModelSettings
 from mbre.llm.structured import answer_tokens
-from mbre.schemas.options import Role
+from mbre.schemas.options import ConfidenceMode, Role
 
 ROLES: tuple[Role, ...] = ("extraction", "verification")
 #: How long the check waits to connect: a dead host fails within it, not after the model's timeout.

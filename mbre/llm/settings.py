@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field, TypeAdapter, ValidationError
@@ -19,7 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from mbre.errors import SettingError
 from mbre.llm.local.server import DEFAULT_SLOTS
-from mbre.schemas.options import Role, setting
+from mbre.schemas.options import ConfidenceMode, Role, setting
 
 AtLeastOne = Annotated[int, Field(ge=1)]
 NotNegative = Annotated[int, Field(ge=0)]
@@ -29,7 +29,6 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 """A number from 0 to 1, NaN refused: a NaN epsilon would match no run directory, not even its own."""
 NonEmpty = Annotated[str, Field(min_length=1)]
-ConfidenceMode = Literal["auto", "logprobs", "sampled", "verbalized", "none"]
 
 
 def setting_types(cls: type) -> dict[str, TypeAdapter[Any]]:

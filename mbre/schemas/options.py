@@ -18,6 +18,8 @@ DecisionPolicy = Literal["calibrated", "paper", "first"]
 """`calibrated` scores candidates with calibrated probabilities; `paper` is the paper's rule exactly;
 `first` takes the first verified candidate."""
 Role = Literal["extraction", "verification"]
+ConfidenceMode = Literal["auto", "logprobs", "sampled", "verbalized", "none"]
+"""Where each answer's probability comes from (`ModelSettings.confidence` says how each works)."""
 BadInputPolicy = Literal["fail", "skip"]
 GoldFormat = Literal["auto", "jsonl", "semeval", "tacred"]
 StudentKind = Literal["tfidf", "embeddings"]

@@ -145,12 +145,10 @@ def test_an_openai_endpoint_without_token_probabilities_can_state_its_confidence
 def test_constrained_answers_state_their_confidence_in_the_schema(tmp_path, monkeypatch, provider):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("GOOGLE_API_KEY", SECRET)
-    config = tmp_path / "mbre.toml"
-    config.write_text('confidence = "verbalized"\n')
     run_dir = tmp_path / "run"
     server_for = {"anthropic": anthropic_server, "google_genai": gemini_server, "ollama": ollama_server}
-    with server_for[provider](stating_script(SCHEMA, SENTENCES)) as server:
-        args = ("--model", f"{provider}:stub", "--base-url", server.url, "--config", str(config))
+    with server_for[provider](stating_script(SCHEMA, SENTENCES)) as server:  # the flag, not the config
+        args = ("--model", f"{provider}:stub", "--base-url", server.url, "--confidence", "verbalized")
         result = discover(run_dir, *args)
     assert_labelled_with_varying_confidence(result, run_dir, "verbalized")
     # The forced answer is an object: the option, and the confidence the model states.
