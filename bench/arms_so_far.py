@@ -2,10 +2,13 @@
 
     python bench/arms_so_far.py REPORT_DIR [--no-relation Other]
 
-REPORT_DIR is a report directory of `bench/evaluate_gold.py` (one run directory per arm). Each arm is
-scored on the sentences every arm has labelled so far, so the rows compare like with like while a run is
-still going: micro precision, recall and F1 over the positive labels, and LLM calls a sentence. No LLM
-call. The final report (`report.md`) is written when every arm is done.
+REPORT_DIR is a report directory of `bench/evaluate_gold.py` (one run directory per arm), or a folder of
+them (`bench/confidence_sources.py`'s, one per confidence source): every run directory below it is an arm,
+named by its path. Each arm is scored on the sentences every arm has labelled so far, so the rows compare
+like with like while a run is still going: micro precision, recall and F1 over the positive labels, LLM
+calls a sentence, the share of answers (group answers and verdicts) that came with a confidence, and the
+number of distinct sample confidences (a constant one ranks nothing). No LLM call. The final report
+(`report.md`) is written when every arm is done.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ def main() -> None:
     parser.add_argument("--no-relation", default="Other", help="The inventory's no-relation label.")
     args = parser.parse_args()
     arms = {
-        path.parent.name: {s.id: s for s in map(Sample.model_validate_json, path.open())}
-        for path in sorted(args.report_dir.glob("*/samples.jsonl"))
+        str(path.parent.relative_to(args.report_dir)): {
+            s.id: s for s in map(Sample.model_validate_json, path.open())
+        }
+        for path in sorted(args.report_dir.glob("**/samples.jsonl"))
     }
     arms = {name: samples for name, samples in arms.items() if samples}
     if not arms:
         parser.error(f"{args.report_dir}: no arm has labelled a sentence yet")
     common = sorted(set.intersection(*(set(samples) for samples in arms.values())))
     columns = ["arm", "sentences", "precision", "recall", "F1", "calls / sentence"]
+    columns += ["answers with a confidence", "distinct confidences"]
     table = results_table(f"{args.report_dir.name}: {len(common)} sentences every arm has labelled", columns)
     for name, samples in arms.items():
         rows = [samples[i] for i in common]
@@ -44,6 +50,8 @@ def main() -> None:
             parser.error(f"{args.report_dir / name}: every sample needs its gold label")
         scores = prf(gold, [s.relation for s in rows], no_relation=args.no_relation).micro
         calls = sum(s.decision.usage.calls for s in rows) / len(rows) if rows else 0.0
+        answers = [a for s in rows for a in (*s.decision.extractions, *s.decision.verdicts)]
+        stated = sum(a.confidence is not None for a in answers)
         table.add_row(
             name,
             str(len(samples)),
@@ -51,6 +59,8 @@ def main() -> None:
             f"{scores.recall:.3f}",
             f"{scores.f1:.3f}",
             f"{calls:.2f}",
+            f"{stated}/{len(answers)}",
+            str(len({s.confidence for s in rows if s.confidence is not None})),
         )
     Console(width=160).print(table)
 
