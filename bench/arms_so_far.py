@@ -50,8 +50,9 @@ def main() -> None:
             parser.error(f"{args.report_dir / name}: every sample needs its gold label")
         scores = prf(gold, [s.relation for s in rows], no_relation=args.no_relation).micro
         calls = sum(s.decision.usage.calls for s in rows) / len(rows) if rows else 0.0
-        answers = [a for s in rows for a in (*s.decision.extractions, *s.decision.verdicts)]
-        stated = sum(a.confidence is not None for a in answers)
+        answers = [a.confidence for s in rows for a in s.decision.extractions]
+        answers += [v.confidence for s in rows for v in s.decision.verdicts]
+        stated = sum(confidence is not None for confidence in answers)
         table.add_row(
             name,
             str(len(samples)),
