@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import stat
 import sys
 import time
@@ -39,6 +40,7 @@ from mbre.schemas.options import answer_settings, answer_settings_before
 from mbre.schemas.results import Decision, Extraction, Provenance, Sample, Usage, Verdict
 from mbre.version import mbre_version
 
+_log = logging.getLogger(__name__)
 #: Receives every custom stream event of every sentence (progress), on the event-loop thread.
 EventSink = Callable[[dict[str, Any]], None]
 #: What `label_one` listens to: the nodes' progress events, and the state (for the decision).
@@ -82,6 +84,36 @@ class ParseCheck:
             f"e.g. {raw[:120]!r} ({why}): the model does not answer with one option letter or yes/no. Use a "
             "provider with constrained answers (anthropic, google_genai, ollama; see docs/providers.md), "
             "an instruction-tuned model, or a larger parse_retries; the samples so far are kept"
+        )
+
+
+@dataclass
+class StatedCheck:
+    """Watches the confidences the model states (`confidence="verbalized"`) over the first
+    `PARSE_CHECK_SENTENCES` sentences: one value stated for every answer (an instruction's example copied,
+    a model always sure) ranks nothing, and the user should hear so while the run is young."""
+
+    sentences: int = 0
+    answers: int = 0
+    values: set[float] = field(default_factory=set)
+
+    def add(self, decision: Decision) -> str | None:
+        """Count one decided sentence; the warning once the first sentences are in, all at one value."""
+        if self.sentences >= PARSE_CHECK_SENTENCES:
+            return None
+        self.sentences += 1
+        answers: list[Extraction | Verdict] = [*decision.extractions, *decision.verdicts]
+        for answer in answers:
+            if answer.source == "verbalized" and answer.confidence is not None:
+                self.answers += 1
+                self.values.add(round(answer.confidence, 6))
+        if self.sentences < PARSE_CHECK_SENTENCES or self.answers < 2 or len(self.values) > 1:
+            return None
+        (value,) = self.values
+        return (
+            f"the model stated the same confidence, {value:.0%}, for all {self.answers} answers of the first "
+            f"{self.sentences} sentences that stated one: its stated confidences rank nothing (a model may "
+            "copy the instruction's example); confidence = sampled measures agreement instead"
         )
 
 
@@ -426,6 +458,7 @@ class Recorder:
         """Set when no new sentence may start: the budget, a signal or a broken disk."""
         self.broken: list[MbreError] = []
         self.parsing = ParseCheck()
+        self.stated = StatedCheck()
         self.remote_calibration: dict[Any, Usage] = {}
         """The calibration spent by each process labelling away from the driver (`mbre.run.cluster`)."""
         self._calibrated = spent()
@@ -463,6 +496,9 @@ class Recorder:
         self.run.append_sample(Sample.from_decision(instance, outcome.decision, self.origin))
         self.done.add(instance.id)
         summary.add(outcome.decision, self.no_relation)
+        constant = self.stated.add(outcome.decision)
+        if constant is not None:
+            _log.warning("%s", constant)
         unparsed = self.parsing.add(outcome.decision)
         if unparsed is not None:
             self.broken.append(unparsed)

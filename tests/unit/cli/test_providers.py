@@ -16,7 +16,7 @@ from mbre.schemas.instances import read_instances
 from mbre.schemas.relations import RelationSchema
 from tests.support.anthropic_stub import anthropic_server
 from tests.support.data import EXAMPLES
-from tests.support.fakes import gold_script, sampling_script, stating_script
+from tests.support.fakes import gold_script, is_group_question, options, sampling_script, stating_script
 from tests.support.gemini_stub import gemini_server
 from tests.support.ollama_stub import ollama_server
 from tests.support.openai_stub import stub_server
@@ -139,6 +139,25 @@ def test_an_openai_endpoint_without_token_probabilities_can_state_its_confidence
     assert prompts_hash(True) != prompts_hash()
     # A run made with stated confidences is not resumed with another source.
     assert again.exit_code == 2 and "setting confidence: 'verbalized' -> 'sampled'" in again.output
+
+
+def test_a_model_that_states_one_confidence_for_everything_is_named_early(tmp_path):
+    """A model that copies the instruction's example ("A 70%") states a confidence that ranks nothing:
+    the run says so after its first sentences, and a model whose stated confidences vary is not warned."""
+
+    def copying(messages, schema_name: str) -> str:
+        return f"{options(messages)[0][0]} 70%" if is_group_question(messages) else "Yes 70%"
+
+    with stub_server(copying, logprobs=False) as server:
+        args = ("--model", "openai:stub-model", "--base-url", server.base_url, "--confidence", "verbalized")
+        copied = discover(tmp_path / "copied", *args)
+    with stub_server(stating_script(SCHEMA, SENTENCES), logprobs=False) as server:
+        args = ("--model", "openai:stub-model", "--base-url", server.base_url, "--confidence", "verbalized")
+        varied = discover(tmp_path / "varied", *args)
+    assert copied.exit_code == 0, copied.output
+    warning = "stated the same confidence, 70%, for all"
+    assert copied.output.count(warning) == 1 and "rank nothing" in copied.output
+    assert varied.exit_code == 0 and warning.split(",")[0] not in varied.output
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "google_genai", "ollama"])
