@@ -2,12 +2,13 @@
 
     python bench/evaluate_gold.py --n 300 --seed 0 [--data ../shared/data/crossre] [--split test]
         [--strategies mbre,mbre:paper,multiclass,binary] [--examples 1] [--model local]
-        [--report-dir reports/semeval-n300-seed0]
+        [--relations FILE] [--report-dir reports/semeval-n300-seed0]
 
 Draws a seeded slice with random.Random(seed).sample, labels it with each strategy, prints the comparison
 table and writes report.md, report.json and the charts to --report-dir. With --examples K, K examples per
 relation are drawn (seed 0) from the data's train split, never from the slice, and shown in the prompts as
-`mbre evaluate --seeds` shows them; the seeds file is written beside the report. The runs resume: after an
+`mbre evaluate --seeds` shows them; the seeds file is written beside the report. --relations takes the
+schema from another file, such as one whose examples `mbre examples` wrote. The runs resume: after an
 interruption the same command labels only what is left.
 """
 
@@ -60,8 +61,9 @@ def run(
     split: str = "test",
     examples: int = 0,
     concurrency: int = 4,
+    relations: Path | None = None,
 ) -> Evaluation:
-    relations, gold_file = data / "relations.json", data / f"{split}.jsonl"
+    relations, gold_file = relations or data / "relations.json", data / f"{split}.jsonl"
     schema = RelationSchema.from_file(relations)
     gold = load_gold(gold_file, labels=schema.labels)
     files = {"gold": gold_file, "relations": relations}
@@ -101,6 +103,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategies", default=DEFAULT_ARMS)
     parser.add_argument("--examples", type=int, default=0, help="examples per relation from train.jsonl")
+    parser.add_argument(
+        "--relations", type=Path, default=None, help="another schema file (one `mbre examples` wrote, say)"
+    )
     parser.add_argument("--model", default="local")
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai: models")
     parser.add_argument("--concurrency", type=int, default=4)
@@ -122,6 +127,7 @@ def main() -> None:
             split=args.split,
             examples=args.examples,
             concurrency=args.concurrency,
+            relations=args.relations,
         )
     except MbreError as error:  # one line, as the mbre commands say it (Ctrl-C: the same command resumes)
         Console(stderr=True).print(mask(str(error)), soft_wrap=True)

@@ -1,7 +1,8 @@
-"""The `mbre` command: `group` shows the relation groups, `plan` prices a corpus, `discover` labels it,
-`view` shows a run, `review` sends samples to Label Studio and back, `calibrate` picks thresholds, `export`
-writes a training set, `score` scores a finished run against its input's gold labels, and `evaluate` and
-`student` score strategies and samples against gold data."""
+"""The `mbre` command: `pairs` makes candidate pairs from text, `types` and `examples` complete a relations
+file (entity types; example sentences the model writes), `group` shows the relation groups, `plan` prices
+a corpus, `discover` labels it, `view` shows a run, `review` sends samples to Label Studio and back,
+`calibrate` picks thresholds, `export` writes a training set, `score` scores a finished run against its
+input's gold labels, and `evaluate` and `student` score strategies and samples against gold data."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mbre.cli.calibrate import calibrate_command
 from mbre.cli.discover import discover_command
 from mbre.cli.errors import HandledGroup
 from mbre.cli.evaluate import evaluate_command
+from mbre.cli.examples import examples_command
 from mbre.cli.export import export_command
 from mbre.cli.group import group_command
 from mbre.cli.pairs import pairs_command
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 WORKFLOW = (
     "pairs",
     "types",
+    "examples",
     "group",
     "plan",
     "discover",
@@ -91,6 +94,7 @@ def main(
 
 app.command("pairs")(pairs_command)
 app.command("types")(types_command)
+app.command("examples")(examples_command)
 app.command("group")(group_command)
 app.command("plan")(plan_command)
 app.command("discover")(discover_command)

@@ -132,6 +132,16 @@ def entity_messages(sentence: str, types: Sequence[str] = ()) -> list[BaseMessag
     ]
 
 
+def demonstration_messages(description: str, count: int) -> list[BaseMessage]:
+    """`mbre examples`' request for `count` sentences in which the relation of `description` holds, head
+    and tail marked as every question marks them."""
+    template = load("demonstrate")
+    return [
+        SystemMessage(template["system"]),
+        HumanMessage(template["user"].format(definition=description, count=count)),
+    ]
+
+
 def answer_tokens(name: str, *, verbalized: bool = False) -> int:
     """The most tokens an answer to template `name` needs: a letter or a yes/no and a full stop, or an
     entity list; `verbalized`: the word and a stated percentage (`verbalized.toml`)."""

@@ -36,6 +36,16 @@ class RelationExample(BaseModel):
     text: str = Field(min_length=1)
     head: str = Field(min_length=1, description="The head entity as it is written in `text`.")
     tail: str = Field(min_length=1, description="The tail entity as it is written in `text`.")
+    generated_by: str | None = None
+    """The model that wrote the example (`mbre examples`); None for one a person wrote."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unless_generated(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A person's example hashes as it did before generated examples existed: its runs still match.
+        data = handler(self)
+        if isinstance(data, dict) and self.generated_by is None:
+            data.pop("generated_by", None)
+        return data
 
 
 class RelationType(BaseModel):
