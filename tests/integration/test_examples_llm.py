@@ -5,15 +5,12 @@ reads its names in its text and names the model that wrote it."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from mbre.schemas.relations import RelationSchema
-from tests.support.data import ROOT
+from tests.support.processes import run_mbre
 
 pytestmark = pytest.mark.llm
 
@@ -26,28 +23,17 @@ RELATIONS = [
 def test_the_embedded_model_writes_examples_into_a_new_schema(tmp_path):
     relations, out = tmp_path / "relations.json", tmp_path / "with-examples.json"
     relations.write_text(json.dumps(RELATIONS))
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["MBRE_CACHE_PATH"] = str(tmp_path / "cache.sqlite")  # the model's answers, not cached ones
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mbre",
-            "examples",
-            "--relations",
-            str(relations),
-            "--out",
-            str(out),
-            "--sentences",
-            "2",
-            "--model",
-            "local:qwen2.5-coder-0.5b",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_mbre(
+        "examples",
+        "--relations",
+        str(relations),
+        "--out",
+        str(out),
+        "--sentences",
+        "2",
+        "--model",
+        "local:qwen2.5-coder-0.5b",
+        cache=tmp_path / "cache.sqlite",
     )
     assert result.returncode == 0, result.stderr
     assert "examples written by local:qwen2.5-coder-0.5b" in result.stdout

@@ -4,14 +4,12 @@ the model lists entities, mbre places them in the sentence, and every pair's off
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from mbre.schemas.instances import read_instances
-from tests.support.data import EXAMPLES, ROOT
+from tests.support.data import EXAMPLES
+from tests.support.processes import run_mbre
 from tests.support.tables import figures
 
 pytestmark = pytest.mark.llm
@@ -25,30 +23,19 @@ DOCUMENTS = [
 def test_the_embedded_model_marks_entities_whose_offsets_read_their_names(tmp_path):
     documents, out = tmp_path / "documents.jsonl", tmp_path / "pairs.jsonl"
     documents.write_text("".join(json.dumps(d) + "\n" for d in DOCUMENTS))
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["MBRE_CACHE_PATH"] = str(tmp_path / "cache.sqlite")  # the model's answers, not cached ones
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mbre",
-            "pairs",
-            "--input",
-            str(documents),
-            "--relations",
-            str(EXAMPLES / "relations.json"),
-            "--out",
-            str(out),
-            "--ner",
-            "llm",
-            "--model",
-            "local:qwen2.5-coder-0.5b",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_mbre(
+        "pairs",
+        "--input",
+        str(documents),
+        "--relations",
+        str(EXAMPLES / "relations.json"),
+        "--out",
+        str(out),
+        "--ner",
+        "llm",
+        "--model",
+        "local:qwen2.5-coder-0.5b",
+        cache=tmp_path / "cache.sqlite",
     )
     assert result.returncode == 0, result.stderr
     summary = figures(result.stdout)

@@ -1,7 +1,11 @@
-"""Watching processes from a test: whether a pid still runs, and waiting for a condition."""
+"""Processes from a test: running `mbre` as a user does, whether a pid still runs, and waiting for a
+condition."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,3 +28,18 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def run_mbre(*args: str, cache: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`python -m mbre ARGS` from the repository root as a user runs it, without the test environment's
+    OpenAI key, and with the LLM-call cache at `cache` so every answer is the model's own."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["MBRE_CACHE_PATH"] = str(cache)
+    return subprocess.run(
+        [sys.executable, "-m", "mbre", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
