@@ -1,14 +1,16 @@
 """Where a long comparison stands before all its arms have finished:
 
-    python bench/arms_so_far.py REPORT_DIR [--no-relation Other]
+    python bench/arms_so_far.py REPORT_DIR [--no-relation Other] [--arms logprobs,sampled-3]
 
 REPORT_DIR is a report directory of `bench/evaluate_gold.py` (one run directory per arm), or a folder of
 them (`bench/confidence_sources.py`'s, one per confidence source): every run directory below it is an arm,
-named by its path. Each arm is scored on the sentences every arm has labelled so far, so the rows compare
-like with like while a run is still going: micro precision, recall and F1 over the positive labels, LLM
-calls a sentence, the share of answers (group answers and verdicts) that came with a confidence, and the
-number of distinct sample confidences (a constant one ranks nothing). No LLM call. The final report
-(`report.md`) is written when every arm is done.
+named by its path (--arms keeps those whose path starts with one of the names). Each arm is scored on the
+sentences every arm has labelled so far, so the rows compare like with like while a run is still going:
+micro precision, recall and F1 over the positive labels, LLM calls a sentence, precision and yield where
+the precision-yield curve (samples ranked by confidence) first reaches 0.5 and 0.7, the share of answers
+(group answers and verdicts) that came with a confidence, and the number of distinct sample confidences
+(a constant one ranks nothing). No LLM call. The final report (`report.md`) is written when every arm is
+done.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from decision_dev import results_table
 from rich.console import Console
 
+from mbre.evaluation.curves import operating_point, precision_yield
 from mbre.evaluation.metrics import prf
 from mbre.schemas.results import Sample
 
@@ -29,18 +32,25 @@ def main() -> None:
     )
     parser.add_argument("report_dir", type=Path)
     parser.add_argument("--no-relation", default="Other", help="The inventory's no-relation label.")
+    parser.add_argument("--arms", default="", help="Comma-separated arm names (path prefixes); all if empty.")
     args = parser.parse_args()
+    wanted = [name for name in args.arms.split(",") if name]
     arms = {
         str(path.parent.relative_to(args.report_dir)): {
             s.id: s for s in map(Sample.model_validate_json, path.open())
         }
         for path in sorted(args.report_dir.glob("**/samples.jsonl"))
     }
-    arms = {name: samples for name, samples in arms.items() if samples}
+    arms = {
+        name: samples
+        for name, samples in arms.items()
+        if samples and (not wanted or any(name.startswith(w) for w in wanted))
+    }
     if not arms:
         parser.error(f"{args.report_dir}: no arm has labelled a sentence yet")
     common = sorted(set.intersection(*(set(samples) for samples in arms.values())))
     columns = ["arm", "sentences", "precision", "recall", "F1", "calls / sentence"]
+    columns += ["precision @ yield (p>=0.5)", "precision @ yield (p>=0.7)"]
     columns += ["answers with a confidence", "distinct confidences"]
     table = results_table(f"{args.report_dir.name}: {len(common)} sentences every arm has labelled", columns)
     for name, samples in arms.items():
@@ -53,6 +63,8 @@ def main() -> None:
         answers = [a.confidence for s in rows for a in s.decision.extractions]
         answers += [v.confidence for s in rows for v in s.decision.verdicts]
         stated = sum(confidence is not None for confidence in answers)
+        curve = precision_yield(rows, gold, args.no_relation)
+        points = [operating_point(curve, target) for target in (0.5, 0.7)]
         table.add_row(
             name,
             str(len(samples)),
@@ -60,10 +72,11 @@ def main() -> None:
             f"{scores.recall:.3f}",
             f"{scores.f1:.3f}",
             f"{calls:.2f}",
+            *(f"{p.precision:.3f} @ {p.yield_share:.2f}" if p else "-" for p in points),
             f"{stated}/{len(answers)}",
             str(len({s.confidence for s in rows if s.confidence is not None})),
         )
-    Console(width=160).print(table)
+    Console(width=220).print(table)
 
 
 if __name__ == "__main__":
