@@ -59,9 +59,11 @@ def examples_command(
 
     def done(written: Written) -> None:
         if written.wanted:
+            turned = sum(judged.swapped for judged in written.accepted)
             console.print(
                 f"{written.label}: {len(written.kept)} of {written.wanted} kept "
-                f"({len(written.accepted)} of {written.proposed} sentences accepted)",
+                f"({len(written.accepted)} of {written.proposed} sentences accepted, {turned} of them "
+                "turned round)",
                 highlight=False,
             )
 

@@ -39,7 +39,7 @@ def test_written_examples_go_to_a_new_relations_file_that_discover_reads(tmp_pat
         )
     assert result.exit_code == 0, result.output
     assert "confidence: logprobs" in result.output
-    assert "made_by: 2 of 2 kept (2 of 3 sentences accepted)" in result.output
+    assert "made_by: 2 of 2 kept (2 of 3 sentences accepted, 1 of them turned round)" in result.output
     assert "2 examples still missing" in result.output  # makes wrote one sentence; born_in.s was refused
     assert relations.read_bytes() == before
     schema = RelationSchema.from_file(out)
