@@ -38,12 +38,6 @@ def samples(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(autouse=True)
-def three_samples(monkeypatch):
-    """Three sampled answers a question rather than five: the same path at 60% of the calls."""
-    monkeypatch.setenv("MBRE_CONFIDENCE_SAMPLES", "3")
-
-
 def assert_labelled_with_varying_confidence(result, run_dir: Path, source: str) -> list[dict]:
     assert result.exit_code == 0, result.output
     found = samples(run_dir)

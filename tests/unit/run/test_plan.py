@@ -60,8 +60,9 @@ def test_each_role_s_prompts_are_counted_by_its_model_s_counter():
 
 def test_sampled_confidence_asks_every_question_k_times_and_each_role_has_its_price():
     once = plan(INVENTORY, SENTENCES, MbreContext(strategy="binary", model="openai:gpt-4o-mini"))
-    sampled = plan(INVENTORY, SENTENCES, MbreContext(strategy="binary", model="anthropic:claude-haiku-4-5"))
-    assert sampled.total[0] == once.total[0] * 5  # auto: Anthropic returns no token probabilities
+    claude = MbreContext(strategy="binary", model="anthropic:claude-haiku-4-5")
+    sampled = plan(INVENTORY, SENTENCES, claude)
+    assert sampled.total[0] == once.total[0] * claude.confidence_samples  # auto: Claude gives no logprobs
     two = MbreContext(
         model="openai:gpt-4o-mini", verification_model="openai:gpt-4o", strategy="binary", logprobs=True
     )
