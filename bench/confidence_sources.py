@@ -14,7 +14,7 @@ confidences (a constant one ranks nothing), and calls and tokens per sentence. T
 `confidence_temperature` 1.0. Then the chosen default against `logprobs` on CrossRE dev:
 
     nice python bench/confidence_sources.py --data ../shared/data/crossre --split dev \
-        --sources logprobs,sampled:5
+        --sources logprobs,sampled:3
 """
 
 from __future__ import annotations
