@@ -248,6 +248,15 @@ def _names_none(choices: Sequence[str]) -> str:
     return f"the answer names none of {', '.join(choices)}"
 
 
+#: A list item's marker at the start of a line: `- `, `* `, `1. `, `2) `.
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
+
+
+def list_item(line: str) -> str:
+    """A line of a free-text answer without the list marker a model may put before it."""
+    return _LIST_ITEM.sub("", line)
+
+
 _STATED = re.compile(r"(-?\d+(?:\.\d+)?)\s*(%|percent)?", flags=re.IGNORECASE)
 
 

@@ -3,25 +3,21 @@ locates every name in the sentence itself; a name the sentence does not hold is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from mbre.llm.providers import chat_model_for
 from mbre.llm.settings import ModelSettings
-from mbre.llm.structured import ask_text
+from mbre.llm.structured import ask_text, list_item
 from mbre.pairs.finders import EntityFinder, Found
 from mbre.prompts.render import answer_tokens, entity_messages
 from mbre.schemas.instances import Span, occurrences
-
-#: A list item's marker: `- `, `* `, `1. `, `2) `.
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
 
 
 def parse_entities(answer: str) -> list[tuple[str, str]] | None:
     """(name, type) of each `name | type` line; [] for "none"; None when the answer lists nothing."""
     found = []
     for line in answer.splitlines():
-        name, bar, kind = _BULLET.sub("", line).partition("|")
+        name, bar, kind = list_item(line).partition("|")
         name, kind = name.strip().strip("\"'`"), kind.strip().strip("\"'`.")
         if bar and name and kind:
             found.append((name, kind))

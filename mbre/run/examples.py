@@ -21,7 +21,7 @@ from mbre.graph.questions import ask_verification
 from mbre.inventory.demonstrations import example_instance
 from mbre.inventory.inventory import Inventory
 from mbre.llm.providers import chat_model_for
-from mbre.llm.structured import ask_text
+from mbre.llm.structured import ask_text, list_item
 from mbre.prompts.render import (
     HEAD_CLOSE,
     HEAD_OPEN,
@@ -36,14 +36,12 @@ from mbre.schemas.results import Usage
 _MARK = re.compile(
     f"{re.escape(HEAD_OPEN)}(.+?){re.escape(HEAD_CLOSE)}|{re.escape(TAIL_OPEN)}(.+?){re.escape(TAIL_CLOSE)}"
 )
-#: A list item's marker: `- `, `* `, `1. `, `2) `.
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
 
 
 def read_marked(line: str) -> RelationExample | None:
     """A sentence with one head and one tail marked, as an example; None for anything else, and for one
     whose names would be found elsewhere in it (an example is placed by the first occurrence of each)."""
-    line = _BULLET.sub("", line).strip().strip("\"'`").strip()
+    line = list_item(line).strip().strip("\"'`").strip()
     parts, names, starts, cursor, length = [], {}, {}, 0, 0
     for match in _MARK.finditer(line):
         role = "head" if match.group(1) is not None else "tail"
