@@ -30,6 +30,9 @@ Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 """A number from 0 to 1, NaN refused: a NaN epsilon would match no run directory, not even its own."""
 NonEmpty = Annotated[str, Field(min_length=1)]
 
+#: `only=` scope of the settings that bear on an answer only when the confidence may come from sampling.
+SAMPLING = {"confidence": ("auto", "sampled")}
+
 
 def setting_types(cls: type) -> dict[str, TypeAdapter[Any]]:
     """Each setting of a settings dataclass by name, as a validator of its type and bounds."""
@@ -91,10 +94,10 @@ class ModelSettings:
     to state how sure it is as a percentage after it (`prompts/verbalized.toml`; where the provider forces
     answers onto the options, a `confidence` field beside the answer). `none`: one answer, no
     probability, and no threshold or score pretends to one. `auto` never picks `verbalized`."""
-    confidence_samples: Annotated[int, Field(ge=2)] = setting(3, answer=True)
+    confidence_samples: Annotated[int, Field(ge=2)] = setting(3, answer=True, only=SAMPLING)
     """confidence="sampled": answers per question (K); 3, as measured in docs/providers.md: five answered
     no better and cost 1.6 times the calls."""
-    confidence_temperature: PositiveFloat = setting(1.0, answer=True)
+    confidence_temperature: PositiveFloat = setting(1.0, answer=True, only=SAMPLING)
     """confidence="sampled": the temperature the K answers are sampled at."""
     timeout: Seconds = setting(120.0)
     local_slots: AtLeastOne = setting(DEFAULT_SLOTS)

@@ -133,6 +133,29 @@ def test_a_setting_that_does_not_bear_on_a_runs_labels_neither_is_recorded_nor_s
         )
 
 
+def test_the_sampling_settings_bear_only_on_a_run_that_may_sample(tmp_path):
+    """A run on token probabilities never samples: a new default K must not strand it."""
+    discover(INVENTORY, SENTENCES[:3], MbreContext(chat_model=gold_model(), confidence="logprobs"), tmp_path)
+    settings = json.loads((tmp_path / "manifest.json").read_text())["settings"]
+    assert {"confidence_samples", "confidence_temperature"}.isdisjoint(settings)
+
+    model = gold_model()
+    again = MbreContext(
+        chat_model=model, confidence="logprobs", confidence_samples=7, confidence_temperature=0.5
+    )
+    assert discover(INVENTORY, SENTENCES[:3], again, tmp_path).sentences == 0 and not model.calls
+
+    sampled = tmp_path / "sampled"
+    discover(INVENTORY, SENTENCES[:1], MbreContext(chat_model=gold_model(), confidence="sampled"), sampled)
+    with pytest.raises(RunMismatchError, match=r"setting confidence_samples: 3 -> 5"):
+        discover(
+            INVENTORY,
+            SENTENCES[:1],
+            MbreContext(chat_model=gold_model(), confidence="sampled", confidence_samples=5),
+            sampled,
+        )
+
+
 def test_a_changed_model_or_strategy_is_refused_unless_fresh_which_keeps_the_old_results(tmp_path):
     discover(INVENTORY, SENTENCES[:2], MbreContext(chat_model=gold_model()), tmp_path)
     with pytest.raises(RunMismatchError) as info:
