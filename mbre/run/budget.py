@@ -110,6 +110,9 @@ class Meter(BaseCallbackHandler):
     answers excluded and the calls of sentences left unfinished included."""
 
     raise_error = True  # a refusal must stop the call, not be logged
+    # Only the model calls count. Under the async graph, langchain hands every other event of a sync
+    # handler to an executor thread: some 60 a sentence, a tenth of mbre's CPU (docs/scale.md).
+    ignore_chain = ignore_agent = ignore_retriever = ignore_custom_event = True
 
     def __init__(self, ctx: MbreContext, budget: Budget | None = None) -> None:
         self.ctx = ctx
