@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
+from typing import Any
 
 from evaluate_gold import DATA
 from rich.console import Console
 from rich.table import Table
 
-from mbre.dataset.balance import balance as balanced
 from mbre.dataset.labelled import Labelled, keep_labelled
 from mbre.evaluation.gold import select_slice
 from mbre.run.rundir import read_samples, samples_path
@@ -43,6 +43,7 @@ from mbre.student.tfidf import TfidfStudent
 from mbre.student.training import (
     Student,
     StudentReport,
+    balanced_pairs,
     check_students,
     gold_control,
     score_student,
@@ -116,9 +117,7 @@ def main() -> None:
         mine = {kind: 0.0 for kind in kinds}
         theirs = {kind: 0.0 for kind in kinds}
         for seed in range(args.seed, args.seed + args.repeats):
-            records, _ = balanced(kept, balance, no_relation, seed)
-            instances = [_instance(record) for record in records]
-            labels = [record.relation for record in records]
+            instances, labels = balanced_pairs(kept, balance=balance, no_relation=no_relation, seed=seed)
             control, control_labels = gold_control(pool, labels, seed=seed)
             for kind, student in students.items():
                 mine[kind] += _score(student.fit(instances, labels), dev, no_relation) / args.repeats
@@ -139,6 +138,10 @@ def main() -> None:
         Console(width=160).print(agreement)
 
 
+#: Every kept label, in order: `balanced_pairs` as a plain conversion to instances and labels.
+UNBALANCED: dict[str, Any] = {"balance": "none", "no_relation": None, "seed": 0}
+
+
 def second_opinion(records: list[Labelled], no_relation: str, seed: int, folds: int = 5) -> list[bool]:
     """Per record: whether a TF-IDF student trained on the other folds predicts its label; no-relation
     labels are always kept (the student's majority class, its agreement would say nothing)."""
@@ -148,10 +151,9 @@ def second_opinion(records: list[Labelled], no_relation: str, seed: int, folds: 
     for fold in range(folds):
         held = order[fold::folds]
         rest = sorted(set(order) - set(held))
-        student = TfidfStudent().fit(
-            [_instance(records[i]) for i in rest], [records[i].relation for i in rest]
-        )
-        for i, label in zip(held, student.predict([_instance(records[i]) for i in held]), strict=True):
+        student = TfidfStudent().fit(*balanced_pairs([records[i] for i in rest], **UNBALANCED))
+        held_instances, _ = balanced_pairs([records[i] for i in held], **UNBALANCED)
+        for i, label in zip(held, student.predict(held_instances), strict=True):
             agreed[i] = records[i].relation == no_relation or label == records[i].relation
     return agreed
 
@@ -168,11 +170,6 @@ def _agreement(
         f"{sum(yes) / max(len(yes), 1):.0%}",
         f"{sum(no) / max(len(no), 1):.0%}",
     ]
-
-
-def _instance(record: Labelled) -> Instance:
-    sample = record.sample
-    return Instance(id=sample.id, text=sample.text, head=sample.head, tail=sample.tail)
 
 
 def _score(student: Student, dev: list[Instance], no_relation: str) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mbre.dataset.balance import balance as balanced
-from mbre.dataset.labelled import keep_labelled
+from mbre.dataset.labelled import Labelled, keep_labelled
 from mbre.errors import MbreError, SettingError
 from mbre.evaluation.metrics import SEMEVAL_LABELS, Scores, accuracy, prf, semeval_official_macro_f1
 from mbre.schemas.instances import Instance
@@ -65,6 +65,14 @@ def training_pairs(
     would measure the gold labels rather than the discovery.
     """
     kept = keep_labelled(samples, keep=keep, min_confidence=min_confidence).records
+    return balanced_pairs(kept, balance=balance, no_relation=no_relation, seed=seed)
+
+
+def balanced_pairs(
+    kept: Sequence[Labelled], *, balance: BalanceRule, no_relation: str | None, seed: int
+) -> tuple[list[Instance], list[str]]:
+    """Kept labels as training data, after the balance rule: `training_pairs`' second half, for a caller
+    that chooses the kept labels itself."""
     records, _ = balanced(kept, balance, no_relation, seed) if kept else ([], None)
     instances = [
         Instance(id=r.sample.id, text=r.sample.text, head=r.sample.head, tail=r.sample.tail) for r in records
