@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
-from typing import Any
 
 from evaluate_gold import DATA
 from rich.console import Console
@@ -138,10 +137,6 @@ def main() -> None:
         Console(width=160).print(agreement)
 
 
-#: Every kept label, in order: `balanced_pairs` as a plain conversion to instances and labels.
-UNBALANCED: dict[str, Any] = {"balance": "none", "no_relation": None, "seed": 0}
-
-
 def second_opinion(records: list[Labelled], no_relation: str, seed: int, folds: int = 5) -> list[bool]:
     """Per record: whether a TF-IDF student trained on the other folds predicts its label; no-relation
     labels are always kept (the student's majority class, its agreement would say nothing)."""
@@ -151,11 +146,16 @@ def second_opinion(records: list[Labelled], no_relation: str, seed: int, folds: 
     for fold in range(folds):
         held = order[fold::folds]
         rest = sorted(set(order) - set(held))
-        student = TfidfStudent().fit(*balanced_pairs([records[i] for i in rest], **UNBALANCED))
-        held_instances, _ = balanced_pairs([records[i] for i in held], **UNBALANCED)
+        student = TfidfStudent().fit(*_pairs([records[i] for i in rest]))
+        held_instances, _ = _pairs([records[i] for i in held])
         for i, label in zip(held, student.predict(held_instances), strict=True):
             agreed[i] = records[i].relation == no_relation or label == records[i].relation
     return agreed
+
+
+def _pairs(records: list[Labelled]) -> tuple[list[Instance], list[str]]:
+    """Every record, in order, as an instance and its label."""
+    return balanced_pairs(records, balance="none", no_relation=None, seed=0)
 
 
 def _agreement(
