@@ -8,9 +8,10 @@ named by its path (--arms keeps those whose path starts with one of the names). 
 sentences every arm has labelled so far, so the rows compare like with like while a run is still going:
 micro precision, recall and F1 over the positive labels, LLM calls a sentence, precision and yield where
 the precision-yield curve (samples ranked by confidence) first reaches 0.5 and 0.7, the share of answers
-(group answers and verdicts) that came with a confidence, and the number of distinct sample confidences
-(a constant one ranks nothing). No LLM call. The final report (`report.md`) is written when every arm is
-done.
+(group answers and verdicts) that came with a confidence, the number of distinct sample confidences (a
+constant one ranks nothing), the labels the decision accepted on their score (rule `scored`) and how many
+of them are right, and the prompt tokens a sentence. No LLM call. The final report (`report.md`) is
+written when every arm is done.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def main() -> None:
     common = sorted(set.intersection(*(set(samples) for samples in arms.values())))
     columns = ["arm", "sentences", "precision", "recall", "F1", "calls / sentence"]
     columns += ["precision @ yield (p>=0.5)", "precision @ yield (p>=0.7)"]
-    columns += ["answers with a confidence", "distinct confidences"]
+    columns += ["answers with a confidence", "distinct confidences", "scored / right"]
+    columns += ["prompt tokens / sentence"]
     table = results_table(f"{args.report_dir.name}: {len(common)} sentences every arm has labelled", columns)
     for name, samples in arms.items():
         rows = [samples[i] for i in common]
@@ -60,6 +62,8 @@ def main() -> None:
             parser.error(f"{args.report_dir / name}: every sample needs its gold label")
         scores = prf(gold, [s.relation for s in rows], no_relation=args.no_relation).micro
         calls = sum(s.decision.usage.calls for s in rows) / len(rows) if rows else 0.0
+        tokens = sum(s.decision.usage.prompt_tokens for s in rows) / len(rows) if rows else 0.0
+        scored = [s for s in rows if s.decision.rule == "scored"]
         answers = [a.confidence for s in rows for a in s.decision.extractions]
         answers += [v.confidence for s in rows for v in s.decision.verdicts]
         stated = sum(confidence is not None for confidence in answers)
@@ -75,6 +79,8 @@ def main() -> None:
             *(f"{p.precision:.3f} @ {p.yield_share:.2f}" if p else "-" for p in points),
             f"{stated}/{len(answers)}",
             str(len({s.confidence for s in rows if s.confidence is not None})),
+            f"{len(scored)} / {sum(s.relation == s.gold for s in scored)}",
+            f"{tokens:,.0f}",
         )
     Console(width=220).print(table)
 
