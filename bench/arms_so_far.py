@@ -10,8 +10,9 @@ micro precision, recall and F1 over the positive labels, LLM calls a sentence, p
 the precision-yield curve (samples ranked by confidence) first reaches 0.5 and 0.7, the share of answers
 (group answers and verdicts) that came with a confidence, the number of distinct sample confidences (a
 constant one ranks nothing), the labels the decision accepted on their score (rule `scored`) and how many
-of them are right, and the prompt tokens a sentence. No LLM call. The final report (`report.md`) is
-written when every arm is done.
+of them are right, the sentences with a positive gold label where that label was a candidate (and so
+verified), and the prompt tokens a sentence. No LLM call. The final report (`report.md`) is written when
+every arm is done.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def main() -> None:
     common = sorted(set.intersection(*(set(samples) for samples in arms.values())))
     columns = ["arm", "sentences", "precision", "recall", "F1", "calls / sentence"]
     columns += ["precision @ yield (p>=0.5)", "precision @ yield (p>=0.7)"]
-    columns += ["answers with a confidence", "distinct confidences", "scored / right"]
+    columns += ["answers with a confidence", "distinct confidences", "scored / right", "gold a candidate"]
     columns += ["prompt tokens / sentence"]
     table = results_table(f"{args.report_dir.name}: {len(common)} sentences every arm has labelled", columns)
     for name, samples in arms.items():
@@ -64,6 +65,8 @@ def main() -> None:
         calls = sum(s.decision.usage.calls for s in rows) / len(rows) if rows else 0.0
         tokens = sum(s.decision.usage.prompt_tokens for s in rows) / len(rows) if rows else 0.0
         scored = [s for s in rows if s.decision.rule == "scored"]
+        positive = [s for s in rows if s.gold != args.no_relation]
+        found = sum(s.gold in s.decision.candidates for s in positive)
         answers = [a.confidence for s in rows for a in s.decision.extractions]
         answers += [v.confidence for s in rows for v in s.decision.verdicts]
         stated = sum(confidence is not None for confidence in answers)
@@ -80,6 +83,7 @@ def main() -> None:
             f"{stated}/{len(answers)}",
             str(len({s.confidence for s in rows if s.confidence is not None})),
             f"{len(scored)} / {sum(s.relation == s.gold for s in scored)}",
+            f"{found} / {len(positive)}",
             f"{tokens:,.0f}",
         )
     Console(width=220).print(table)
