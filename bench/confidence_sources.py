@@ -2,7 +2,7 @@
 side on one seeded slice, with the embedded model:
 
     nice python bench/confidence_sources.py [--data ../shared/data/semeval2010_task8 --split train]
-        [--n 100] [--sources logprobs,sampled:3,sampled:5,verbalized] [--model local]
+        [--n 100] [--sources logprobs,sampled:3,sampled:5,sampled:3:rotated,verbalized] [--model local]
 
 Each source labels the same slice with M-BRe (calibrated decision, one example per relation drawn from the
 train split and never from the slice) into `bench/results/confidence-DATA-SPLIT-nN-MODEL/SOURCE/`, through
@@ -11,7 +11,9 @@ machine, `MBRE_TIMEOUT=900` keeps the embedded server's queue from timing calls 
 source: micro-F1 and precision of the labels as decided (at the default threshold), precision and yield
 at the thresholds where the precision-yield curve first reaches 0.5 and 0.7, the number of distinct
 confidences (a constant one ranks nothing), and calls and tokens per sentence. The sampled sources run at
-`confidence_temperature` 1.0. Then the chosen default against `logprobs` on CrossRE dev:
+`confidence_temperature` 1.0, the options of a group question in one order (`sampled:K`) or rotated
+from sample to sample (`sampled:K:rotated`, `confidence_order`). Then the chosen default against
+`logprobs` on CrossRE dev:
 
     nice python bench/confidence_sources.py --data ../shared/data/crossre --split dev \
         --sources logprobs,sampled:3
@@ -39,9 +41,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def settings(source: str) -> dict[str, object]:
-    """`logprobs`, `sampled:K`, `verbalized` or `none` as context settings."""
-    kind, _, k = source.partition(":")
-    return {"confidence": kind, "confidence_samples": int(k)} if k else {"confidence": kind}
+    """`logprobs`, `sampled:K` (the options of every sample in one order), `sampled:K:rotated` (each
+    sample's rotated, `confidence_order`), `verbalized` or `none` as context settings."""
+    kind, _, rest = source.partition(":")
+    if not rest:
+        return {"confidence": kind}
+    k, _, order = rest.partition(":")
+    return {"confidence": kind, "confidence_samples": int(k), "confidence_order": order or "same"}
 
 
 def row(source: str, evaluation: Evaluation, samples: list[Sample]) -> list[str]:

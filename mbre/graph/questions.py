@@ -3,7 +3,7 @@ a group's relations as lettered options, and one relation as yes or no."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_core.messages import BaseMessage
 
@@ -42,14 +42,14 @@ def ask_group(
 ) -> Answer[Choice]:
     """Which of `labels`, or none (the last choice), holds for the sentence."""
     demonstrations = inventory.demonstrations.for_labels(labels, instance, ctx.shots)
-    return _ask(
-        ctx,
-        "extraction",
-        extraction_messages(inventory.schema, labels, instance, demonstrations),
-        option_letters(len(labels) + 1),
-        "extract",
-        calibration,
-    )
+
+    def shown(order: Sequence[int]) -> list[BaseMessage]:
+        """The question with the labels in `order` ("none", the last choice, stays last)."""
+        ordered = [labels[i] for i in order[:-1]]
+        return extraction_messages(inventory.schema, ordered, instance, demonstrations)
+
+    choices = option_letters(len(labels) + 1)
+    return _ask(ctx, "extraction", shown(range(len(choices))), choices, "extract", calibration, reorder=shown)
 
 
 def ask_verification(
@@ -79,10 +79,12 @@ def _ask(
     choices: Sequence[str],
     template: str,
     calibration: bool,
+    reorder: Callable[[Sequence[int]], list[BaseMessage]] | None = None,
 ) -> Answer[Choice]:
     """Ask the role's model question `template` ("extract" or "verify"), its confidence from where the run
     takes it (`confidence`): the answer's token probabilities, the agreement of sampled answers, the
-    confidence the model states, or none."""
+    confidence the model states, or none. `reorder`: the question with its choices in another order,
+    for samples that rotate them (`confidence_order`)."""
     metadata = _CALIBRATION if calibration else None
     max_tokens = answer_tokens(template, verbalized=ctx.confidence == "verbalized")
     if ctx.confidence == "verbalized":
@@ -96,8 +98,17 @@ def _ask(
         )
     if ctx.confidence == "sampled":
         models = sampling_models(ctx, role)
+        orders = None
+        if reorder is not None and ctx.confidence_order == "rotated":
+            orders = rotations(len(choices), len(models))
         return ask_sampled(
-            models, messages, choices, max_tokens=max_tokens, retries=ctx.parse_retries, metadata=metadata
+            models,
+            [reorder(order) for order in orders] if reorder and orders else [messages] * len(models),
+            choices,
+            max_tokens=max_tokens,
+            retries=ctx.parse_retries,
+            metadata=metadata,
+            orders=orders,
         )
     answer = ask_choice(
         chat_model_for(ctx, role),
@@ -108,3 +119,11 @@ def _ask(
         metadata=metadata,
     )
     return without_probabilities(answer) if ctx.confidence == "none" else answer
+
+
+def rotations(choices: int, samples: int) -> list[tuple[int, ...]]:
+    """Each sample's order of `choices` options: the last ("none") stays last, the others shift by k/K of
+    them for sample k, so each option is shown at as many different positions as the samples allow.
+    Sample 0 keeps the given order (and shares its cached answer with an unrotated run)."""
+    n = choices - 1
+    return [(*((i + round(k * n / samples)) % n for i in range(n)), n) for k in range(samples)]

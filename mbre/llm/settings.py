@@ -19,7 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from mbre.errors import SettingError
 from mbre.llm.local.server import DEFAULT_SLOTS
-from mbre.schemas.options import ConfidenceMode, Role, setting
+from mbre.schemas.options import ConfidenceMode, Role, SampleOrder, setting
 
 AtLeastOne = Annotated[int, Field(ge=1)]
 NotNegative = Annotated[int, Field(ge=0)]
@@ -99,6 +99,11 @@ class ModelSettings:
     a little better (within chance on 71 sentences) and cost 1.66 times the calls."""
     confidence_temperature: PositiveFloat = setting(1.0, answer=True, only=SAMPLING)
     """confidence="sampled": the temperature the K answers are sampled at."""
+    confidence_order: SampleOrder = setting("same", answer=True, before="same", only=SAMPLING)
+    """confidence="sampled": the order a group question's K samples show its options in. `same`: one
+    order. `rotated`: sample k shows them shifted by k/K of the list ("none" stays last), so a model's
+    leaning towards a position (option A, say) is spread over the options instead of voting K times for
+    one of them."""
     timeout: Seconds = setting(120.0)
     local_slots: AtLeastOne = setting(DEFAULT_SLOTS)
     """Parallel slots of the embedded server: how many calls it evaluates at once. One by default: on a

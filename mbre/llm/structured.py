@@ -360,32 +360,41 @@ def agreement(answers: Sequence[int], choices: int) -> tuple[float, ...]:
 
 def ask_sampled(
     models: Sequence[BaseChatModel],
-    messages: list[BaseMessage],
+    messages: Sequence[list[BaseMessage]],
     choices: Sequence[str],
     *,
     max_tokens: int,
     retries: int = 1,
     metadata: Mapping[str, Any] | None = None,
+    orders: Sequence[Sequence[int]] | None = None,
 ) -> Answer[Choice]:
-    """Ask the question once of each model (the same model at a temperature, one per sample: see
-    `mbre.llm.providers.sampling_models`), and take the answers' agreement as the probabilities
-    (`agreement`): for providers that return no token probabilities. The answer is the most frequent
-    one, the earliest on a tie; an abstention only when no sample parses."""
+    """Ask sample k's question (`messages[k]`) once of model k (the same model at a temperature, one per
+    sample: see `mbre.llm.providers.sampling_models`), and take the answers' agreement as the
+    probabilities (`agreement`): for providers that return no token probabilities. `orders[k]`: the
+    choices in the order sample k showed them, so its answer at position j is choice `orders[k][j]`;
+    None: every sample showed them as given. The answer is the most frequent choice, the earliest on a
+    tie; an abstention only when no sample parses."""
     answers = [
-        ask_choice(model, messages, choices, max_tokens=max_tokens, retries=retries, metadata=metadata)
-        for model in models
+        ask_choice(model, question, choices, max_tokens=max_tokens, retries=retries, metadata=metadata)
+        for model, question in zip(models, messages, strict=True)
     ]
     usage = sum((answer.usage for answer in answers), Usage())
     source = f"sampled:{len(models)}"
-    picked = [answer.parsed.index for answer in answers if answer.parsed is not None]
-    if not picked:
+    shown = orders or [range(len(choices))] * len(answers)
+    picks = [
+        (order[answer.parsed.index], answer)
+        for answer, order in zip(answers, shown, strict=True)
+        if answer.parsed is not None
+    ]
+    if not picks:
         last = answers[-1]
         return Answer(
             parsed=None, raw=last.raw, confidence=None, usage=usage, error=last.error, source=source
         )
+    picked = [choice for choice, _ in picks]
     probabilities = agreement(picked, len(choices))
     index = max(picked, key=lambda i: (probabilities[i], -picked.index(i)))
-    raw = next(a.raw for a in answers if a.parsed is not None and a.parsed.index == index)
+    raw = next(answer.raw for choice, answer in picks if choice == index)
     return Answer(
         parsed=Choice(index=index, probabilities=probabilities),
         raw=raw,

@@ -20,6 +20,8 @@ DecisionPolicy = Literal["calibrated", "paper", "first"]
 Role = Literal["extraction", "verification"]
 ConfidenceMode = Literal["auto", "logprobs", "sampled", "verbalized", "none"]
 """Where each answer's probability comes from (`ModelSettings.confidence` says how each works)."""
+SampleOrder = Literal["same", "rotated"]
+"""The order a sampled group question shows its options in (`ModelSettings.confidence_order`)."""
 BadInputPolicy = Literal["fail", "skip"]
 GoldFormat = Literal["auto", "jsonl", "semeval", "tacred"]
 StudentKind = Literal["tfidf", "embeddings"]

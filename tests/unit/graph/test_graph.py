@@ -372,6 +372,34 @@ def test_verbalized_confidence_is_asked_for_and_read_as_each_answers_distributio
     assert verdict.p_yes == pytest.approx(0.95) and verdict.source == "verbalized"
 
 
+def test_rotated_samples_spread_a_leaning_towards_one_letter_and_keep_an_answer_about_the_sentence(graph):
+    first_letter = ScriptedChatModel(
+        responder=lambda messages: Reply("A") if is_group_question(messages) else yes_no("no")
+    )
+    same = run(graph, chat_model=first_letter, confidence="sampled")
+    rotated = run(graph, chat_model=first_letter, confidence="sampled", confidence_order="rotated")
+    for asked in (same, rotated):
+        assert {e.source for e in asked.extractions} == {"sampled:3"}
+    # The same order: three votes for whatever stands at A. Rotated: one vote each for three labels.
+    assert all(e.label == e.labels[0] and e.confidence == max(e.probabilities) for e in same.extractions)
+    for group in rotated.extractions:
+        one_vote = 1.5 / (3 + len(group.probabilities) / 2)
+        assert sorted(group.probabilities)[-3:] == pytest.approx([one_vote] * 3)
+    # A model that answers about the sentence finds its label at another letter in each sample.
+    about = scripted({"Message-Topic(e1,e2)": 0.9}, {"Message-Topic(e1,e2)": ("yes", 0.9)})
+    decision = run(graph, chat_model=about, confidence="sampled", confidence_order="rotated")
+    (group,) = [e for e in decision.extractions if "Message-Topic(e1,e2)" in e.labels]
+    assert group.label == "Message-Topic(e1,e2)"
+    assert group.confidence == pytest.approx(3.5 / (3 + len(group.probabilities) / 2))
+    shown = [
+        offered(messages, SCHEMA, INSTANCE)
+        for messages in sentence_calls(about)
+        if is_group_question(messages) and "Message-Topic(e1,e2)" in offered(messages, SCHEMA, INSTANCE)
+    ]
+    assert len(shown) == 3 and len({order.index("Message-Topic(e1,e2)") for order in shown}) == 3
+    assert all(sorted(order) == sorted(group.labels) for order in shown)
+
+
 def test_a_question_without_the_instruction_verbalized_toml_replaces_is_refused():
     with pytest.raises(ValueError, match=r"holds no 'Answer with the letter only\.'"):
         verbalized_messages([HumanMessage("Which? Say it.")], "extract", ("A", "B"))

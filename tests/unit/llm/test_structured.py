@@ -19,7 +19,7 @@ from mbre.llm.structured import (
     stated_confidence,
     usage_of,
 )
-from tests.support.fakes import Reply, ScriptedChatModel
+from tests.support.fakes import Reply, ScriptedChatModel, text_of
 
 
 def message(*, cached_by_server: int | None = None, from_cache: bool = False) -> AIMessage:
@@ -104,7 +104,8 @@ def test_agreement_reads_unanimity_as_strong_not_certain():
 def test_sampled_answers_take_the_most_frequent_and_their_agreement():
     answers = iter(["No", "Yes", "Yes", "maybe", "Yes"])
     model = ScriptedChatModel(responder=lambda messages: Reply(next(answers)))
-    answer = ask_sampled([model] * 4, [HumanMessage("Is it?")], ("Yes", "No"), max_tokens=2, retries=1)
+    question = [HumanMessage("Is it?")]
+    answer = ask_sampled([model] * 4, [question] * 4, ("Yes", "No"), max_tokens=2, retries=1)
     assert answer.parsed is not None and answer.parsed.index == 0  # 3 yes (one after a re-ask) against 1 no
     assert answer.confidence == pytest.approx(3.5 / 5) and answer.source == "sampled:4"
     assert answer.usage.calls == 5
@@ -112,8 +113,20 @@ def test_sampled_answers_take_the_most_frequent_and_their_agreement():
 
 def test_sampled_answers_that_never_parse_abstain():
     model = ScriptedChatModel(responder=lambda messages: Reply("perhaps"))
-    answer = ask_sampled([model] * 3, [HumanMessage("Is it?")], ("Yes", "No"), max_tokens=2, retries=0)
+    answer = ask_sampled([model] * 3, [[HumanMessage("Is it?")]] * 3, ("Yes", "No"), max_tokens=2, retries=0)
     assert answer.parsed is None and answer.raw == "perhaps" and answer.confidence is None
+
+
+def test_sampled_answers_count_for_the_choice_each_sample_showed_at_that_letter():
+    answers = iter(["A", "C", "B"])
+    model = ScriptedChatModel(responder=lambda messages: Reply(next(answers)))
+    orders = [(0, 1, 2), (1, 0, 2), (1, 0, 2)]
+    questions = [[HumanMessage(f"Which? (order {k})")] for k in range(3)]
+    answer = ask_sampled([model] * 3, questions, ("A", "B", "C"), max_tokens=2, orders=orders)
+    # A of the first order and B of the third are both choice 0; C is choice 2 in every order.
+    assert answer.parsed is not None and answer.parsed.index == 0 and answer.raw == "A"
+    assert answer.parsed.probabilities == pytest.approx((2.5 / 4.5, 0.5 / 4.5, 1.5 / 4.5))
+    assert [text_of(messages) for messages in model.calls] == [text_of(q) for q in questions]
 
 
 def test_a_forced_tool_calls_answer_is_the_answer():
