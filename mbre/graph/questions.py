@@ -99,11 +99,13 @@ def _ask(
     if ctx.confidence == "sampled":
         models = sampling_models(ctx, role)
         orders = None
+        asked = [messages] * len(models)
         if reorder is not None and ctx.confidence_order == "rotated":
             orders = rotations(len(choices), len(models))
+            asked = [reorder(order) for order in orders]
         return ask_sampled(
             models,
-            [reorder(order) for order in orders] if reorder and orders else [messages] * len(models),
+            asked,
             choices,
             max_tokens=max_tokens,
             retries=ctx.parse_retries,

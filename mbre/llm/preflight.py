@@ -119,9 +119,12 @@ def confidence_note(confidence: str, settings: ModelSettings) -> str:
     if confidence == "logprobs":
         return "confidence: logprobs (the model returns token probabilities)"
     if confidence == "sampled":
+        rotated = settings.confidence_order == "rotated"
         return (
             f"confidence: sampled:{settings.confidence_samples} ({settings.confidence_samples} answers per "
-            f"question at temperature {settings.confidence_temperature}, their agreement as the probability"
+            f"question at temperature {settings.confidence_temperature}"
+            f"{', the options rotated from answer to answer' if rotated else ''}"
+            ", their agreement as the probability"
             f"{': the model returns no token probabilities' if settings.confidence == 'auto' else ''})"
         )
     if confidence == "verbalized":

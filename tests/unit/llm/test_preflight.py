@@ -13,7 +13,7 @@ from langchain_core.messages import HumanMessage
 
 from mbre.errors import StorageError
 from mbre.files import MASK
-from mbre.llm.preflight import EndpointError, preflight
+from mbre.llm.preflight import EndpointError, confidence_note, preflight
 from mbre.llm.providers import chat_model, not_a_completion
 from mbre.llm.retry import LLMCallError
 from mbre.llm.settings import ModelSettings
@@ -122,3 +122,13 @@ def test_an_endpoint_without_token_probabilities_settles_on_sampling_or_is_refus
         assert preflight(settings(server.base_url, tmp_path, confidence="none"), probe_messages()) == "none"
         # The second check's question was answered by the LLM-call cache; "none" asks nothing.
         assert len(server.probe_requests) == 1 and not server.requests
+
+
+def test_the_console_line_says_how_sampled_answers_were_asked():
+    same = confidence_note("sampled", ModelSettings(model="openai:m", confidence_samples=5))
+    rotated = confidence_note(
+        "sampled", ModelSettings(model="openai:m", confidence_samples=3, confidence_order="rotated")
+    )
+    assert same.startswith("confidence: sampled:5 (5 answers") and "rotated" not in same
+    assert "no token probabilities" in same  # chosen by "auto", so the line says why
+    assert "sampled:3 (3 answers" in rotated and "the options rotated from answer to answer" in rotated
