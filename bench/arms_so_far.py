@@ -11,17 +11,22 @@ the precision-yield curve (samples ranked by confidence) first reaches 0.5 and 0
 (group answers and verdicts) that came with a confidence, the number of distinct sample confidences (a
 constant one ranks nothing), the labels the decision accepted on their score (rule `scored`) and how many
 of them are right, the sentences with a positive gold label where that label was a candidate (and so
-verified), and the prompt tokens a sentence. No LLM call. The final report (`report.md`) is written when
-every arm is done.
+verified), and the prompt tokens a sentence. A second table pairs the arms sentence by sentence: the
+positive labels one arm got right and the other not, each way, with the two-sided exact sign test's p of
+that split (is one arm's lead beyond chance?). No LLM call. The final report (`report.md`) is written
+when every arm is done.
 """
 
 from __future__ import annotations
 
 import argparse
+from itertools import combinations
+from math import comb
 from pathlib import Path
 
 from decision_dev import results_table
 from rich.console import Console
+from rich.table import Table
 
 from mbre.evaluation.curves import operating_point, precision_yield
 from mbre.evaluation.metrics import prf
@@ -86,7 +91,30 @@ def main() -> None:
             f"{found} / {len(positive)}",
             f"{tokens:,.0f}",
         )
-    Console(width=220).print(table)
+    console = Console(width=220)
+    console.print(table)
+    if len(arms) > 1:
+        console.print(paired(arms, common, args.no_relation))
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: how likely a split at least this uneven is if neither arm is better."""
+    n = wins + losses
+    return min(1.0, 2 * sum(comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n) if n else 1.0
+
+
+def paired(arms: dict[str, dict[str, Sample]], common: list[str], no_relation: str) -> Table:
+    """Per pair of arms, the common sentences whose positive gold label one got right and the other not."""
+    table = results_table("right in one arm, not the other", ["arm A", "arm B", "A only", "B only", "sign p"])
+
+    def right(sample: Sample) -> bool:
+        return sample.gold != no_relation and sample.relation == sample.gold
+
+    for (a, first), (b, second) in combinations(arms.items(), 2):
+        only_a = sum(right(first[i]) and not right(second[i]) for i in common)
+        only_b = sum(right(second[i]) and not right(first[i]) for i in common)
+        table.add_row(a, b, str(only_a), str(only_b), f"{sign_test(only_a, only_b):.2f}")
+    return table
 
 
 if __name__ == "__main__":

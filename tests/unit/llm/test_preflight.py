@@ -125,10 +125,10 @@ def test_an_endpoint_without_token_probabilities_settles_on_sampling_or_is_refus
 
 
 def test_the_console_line_says_how_sampled_answers_were_asked():
-    same = confidence_note("sampled", ModelSettings(model="openai:m", confidence_samples=5))
-    rotated = confidence_note(
-        "sampled", ModelSettings(model="openai:m", confidence_samples=3, confidence_order="rotated")
+    same = confidence_note(
+        "sampled", ModelSettings(model="openai:m", confidence_samples=5, confidence_order="same")
     )
+    rotated = confidence_note("sampled", ModelSettings(model="openai:m"))
     assert same.startswith("confidence: sampled:5 (5 answers") and "rotated" not in same
     assert "no token probabilities" in same  # chosen by "auto", so the line says why
     assert "sampled:3 (3 answers" in rotated and "the options rotated from answer to answer" in rotated
