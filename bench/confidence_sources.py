@@ -16,7 +16,7 @@ from sample to sample (`sampled:K:rotated`, `confidence_order`). Then the chosen
 `logprobs` on CrossRE dev:
 
     nice python bench/confidence_sources.py --data ../shared/data/crossre --split dev \
-        --sources logprobs,sampled:3
+        --sources logprobs,sampled:3:rotated,sampled:3
 """
 
 from __future__ import annotations
